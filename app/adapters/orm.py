@@ -1,0 +1,372 @@
+"""Tables and their mapping onto the domain classes (the domain itself knows no SQL).
+
+Every table carries business_code, and every primary, unique and foreign key starts with it
+(SPEC section 10), so the schema can be distributed by business_code later.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.orm import registry, relationship
+
+from app.domain import ledger, model
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _business() -> Column[str]:
+    return Column("business_code", String(16), primary_key=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _created() -> Column[datetime]:
+    # Set by Python so a new row's timestamp is readable without another query.
+    return Column("created_at", DateTime(timezone=True), nullable=False, default=_now)
+
+
+def _order_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["business_code", "order_reference"],
+        ["orders.business_code", "orders.order_reference"],
+        name=f"fk_{table}_order",
+    )
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _business(),
+    Column("key_id", String(36), primary_key=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", LargeBinary(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("name", String(100)),
+    _created(),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("role in ('merchant', 'staff')", name="role"),
+    Index("ix_api_keys_key_hash", "key_hash"),
+    Index("ix_api_keys_prefix", "prefix"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    _business(),
+    Column("order_reference", String(16), primary_key=True),
+    Column("customer_number", String(30), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("paid_total", BigInteger, nullable=False),
+    Column("refunded_total", BigInteger, nullable=False),
+    Column("credited_total", BigInteger, nullable=False),
+    Column("header", JSON, nullable=False),
+    _created(),
+    CheckConstraint("refunded_total <= paid_total", name="refunds_within_payments"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    _business(),
+    Column("order_reference", String(16), primary_key=True),
+    Column("item_ref", Integer, primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("invoice_reference", String(30)),
+    Column("product_id", String(100)),
+    Column("description", String(255)),
+    Column("quantity_milli", BigInteger, nullable=False),
+    Column("unit_gross", BigInteger, nullable=False),
+    Column("rate_bp", Integer, nullable=False),
+    Column("vat_type", String(10), nullable=False),
+    Column("position_type", String(40), nullable=False),
+    Column("returned_milli", BigInteger, nullable=False),
+    Column("goodwill_amount", BigInteger, nullable=False),
+    Column("extra", JSON, nullable=False),
+    _order_fk("positions"),
+    CheckConstraint("state in ('open', 'invoiced', 'cancelled')", name="state"),
+    CheckConstraint("returned_milli <= quantity_milli", name="returns_within_quantity"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    _business(),
+    Column("invoice_reference", String(30), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("current_version", Integer, nullable=False),
+    _created(),
+    _order_fk("invoices"),
+    Index("ix_invoices_order", "business_code", "order_reference"),
+)
+
+invoice_versions = Table(
+    "invoice_versions",
+    metadata,
+    _business(),
+    Column("invoice_reference", String(30), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(10), nullable=False),
+    Column("invoice_date", Date, nullable=False),
+    Column("due_date", Date),
+    Column("declaration_country", String(2), nullable=False),
+    Column("gross", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    Column("vat", BigInteger, nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("header", JSON, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("taxes", JSON, nullable=False),
+    Column("nullified_by", String(30)),
+    _created(),
+    ForeignKeyConstraint(
+        ["business_code", "invoice_reference"],
+        ["invoices.business_code", "invoices.invoice_reference"],
+        name="fk_invoice_versions_invoice",
+    ),
+)
+
+credit_notes = Table(
+    "credit_notes",
+    metadata,
+    _business(),
+    Column("reference", String(30), primary_key=True),
+    Column("invoice_reference", String(30), nullable=False),
+    Column("nullifies_version", Integer, nullable=False),
+    Column("document_date", Date, nullable=False),
+    Column("gross", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    Column("vat", BigInteger, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("taxes", JSON, nullable=False),
+    _created(),
+    ForeignKeyConstraint(
+        ["business_code", "invoice_reference"],
+        ["invoices.business_code", "invoices.invoice_reference"],
+        name="fk_credit_notes_invoice",
+    ),
+    ForeignKeyConstraint(
+        ["business_code", "invoice_reference", "nullifies_version"],
+        [
+            "invoice_versions.business_code",
+            "invoice_versions.invoice_reference",
+            "invoice_versions.version",
+        ],
+        name="fk_credit_notes_version",
+    ),
+    # One credit note per nullified version: a version can be nullified only once.
+    Index(
+        "uq_credit_notes_version",
+        "business_code",
+        "invoice_reference",
+        "nullifies_version",
+        unique=True,
+    ),
+)
+
+credits = Table(
+    "credits",
+    metadata,
+    _business(),
+    Column("kind", String(10), primary_key=True),
+    Column("reference", String(30), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("reason", String(40)),
+    Column("document_date", Date, nullable=False),
+    Column("gross", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    Column("vat", BigInteger, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("taxes", JSON, nullable=False),
+    _created(),
+    _order_fk("credits"),
+    CheckConstraint("kind in ('return', 'goodwill')", name="kind"),
+    Index("ix_credits_order", "business_code", "order_reference"),
+)
+
+cancellations = Table(
+    "cancellations",
+    metadata,
+    _business(),
+    Column("reference", String(30), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("reason", String(40)),
+    Column("item_refs", JSON, nullable=False),
+    Column("document_date", Date, nullable=False),
+    _created(),
+    _order_fk("cancellations"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    _business(),
+    Column("payment_id", String(36), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("provider", String(40)),
+    Column("reference", String(64)),
+    Column("payment_date", Date, nullable=False),
+    _created(),
+    _order_fk("payments"),
+    CheckConstraint("amount > 0", name="positive"),
+    Index("ix_payments_order", "business_code", "order_reference"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    _business(),
+    Column("refund_id", String(36), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("cause", String(80), nullable=False),
+    Column("bank_details", JSON),
+    _created(),
+    _order_fk("refunds"),
+    CheckConstraint("amount > 0", name="positive"),
+    CheckConstraint("status in ('pending', 'completed', 'failed')", name="status"),
+    Index("ix_refunds_order", "business_code", "order_reference"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    _business(),
+    Column("entry_id", String(36), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("document_reference", String(64), nullable=False),
+    Column("document_date", Date, nullable=False),
+    _created(),
+    _order_fk("journal_entries"),
+    Index("ix_journal_entries_order", "business_code", "order_reference"),
+    Index("ix_journal_entries_date", "business_code", "document_date"),
+)
+
+journal_lines = Table(
+    "journal_lines",
+    metadata,
+    _business(),
+    Column("entry_id", String(36), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("account", String(30), nullable=False),
+    Column("tax_country", String(2)),
+    Column("vat_type", String(10)),
+    Column("rate_bp", Integer),
+    Column("debit", BigInteger, nullable=False),
+    Column("credit", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["business_code", "entry_id"],
+        ["journal_entries.business_code", "journal_entries.entry_id"],
+        name="fk_journal_lines_entry",
+    ),
+    CheckConstraint("debit >= 0 and credit >= 0 and (debit = 0 or credit = 0)", name="one_side"),
+)
+
+# Requests answered under an Idempotency-Key / X-Request-ID, replayed on a retry.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _business(),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer),
+    Column("response_body", JSON),
+    Column("response_headers", JSON),
+    _created(),
+)
+
+# Every business change also writes an event here in the same transaction; notifications
+# (webhooks, a pull feed) will read it.
+outbox = Table(
+    "outbox",
+    metadata,
+    _business(),
+    Column("event_id", String(36), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("topic", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    _created(),
+    Index("ix_outbox_created", "business_code", "created_at"),
+)
+
+mapper_registry = registry(metadata=metadata)
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Map the domain classes onto the tables, once per process."""
+    global _mapped
+    if _mapped:
+        return
+    _mapped = True
+    m = mapper_registry.map_imperatively
+    m(model.Position, positions)
+    m(model.InvoiceVersion, invoice_versions)
+    m(model.CreditNote, credit_notes)
+    m(
+        model.Invoice,
+        invoices,
+        properties={
+            "versions": relationship(
+                model.InvoiceVersion, order_by=invoice_versions.c.version, lazy="selectin"
+            ),
+            "credit_notes": relationship(
+                model.CreditNote, order_by=credit_notes.c.nullifies_version, lazy="selectin"
+            ),
+        },
+    )
+    m(model.Credit, credits)
+    m(model.Cancellation, cancellations)
+    m(model.Payment, payments)
+    m(model.Refund, refunds)
+    m(ledger.JournalLine, journal_lines)
+    m(
+        ledger.JournalEntry,
+        journal_entries,
+        properties={
+            "lines": relationship(
+                ledger.JournalLine, order_by=journal_lines.c.line_no, lazy="selectin"
+            )
+        },
+    )
+    m(
+        model.Order,
+        orders,
+        properties={
+            "positions": relationship(
+                model.Position, order_by=positions.c.item_ref, lazy="selectin"
+            ),
+            "invoices": relationship(
+                model.Invoice, order_by=invoices.c.invoice_reference, lazy="selectin"
+            ),
+        },
+    )

@@ -1,0 +1,1 @@
+"""HTTP: schemas, views, authentication and the one place errors become problem+json."""

@@ -1,0 +1,197 @@
+"""The one place where errors become RFC 9457 problem+json (SPEC section 8)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, make_response
+from werkzeug.exceptions import HTTPException
+
+from app.api import jsonio
+from app.domain.errors import (
+    DomainError,
+    FieldError,
+    NotFound,
+    RuleViolation,
+    StaleVersion,
+    StateConflict,
+)
+from app.service.unit_of_work import Busy, DuplicateReference
+
+log = logging.getLogger("app.errors")
+
+PROBLEM = "application/problem+json"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class RateLimited(DomainError):
+    code = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class PreconditionRequired(DomainError):
+    code = "precondition-malformed"
+
+
+class RequestInFlight(DomainError):
+    code = "request-in-flight"
+
+
+STATUS: list[tuple[type[DomainError], int]] = [
+    (RuleViolation, 422),
+    (StateConflict, 409),
+    (DuplicateReference, 409),
+    (RequestInFlight, 409),
+    (NotFound, 404),
+    (StaleVersion, 412),
+    (PreconditionRequired, 400),
+    (Busy, 503),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
+]
+
+HTTP_CODES = {
+    400: "malformed-request",
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    429: "rate-limited",
+}
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem+json response carrying the request id."""
+    body: dict[str, Any] = {
+        "type": f"https://errors.accounting.example/{code}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "requestId": g.get("request_id", ""),
+        "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in errors or []],
+    }
+    response = make_response(jsonio.dumps(body), status)
+    response.mimetype = PROBLEM
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten(messages: Any, path: str = "") -> list[FieldError]:
+    """marshmallow's nested error dict to one FieldError per field path."""
+    if isinstance(messages, dict):
+        result = []
+        for key, value in messages.items():
+            if key == "_schema":
+                child = path
+            elif isinstance(key, int):
+                child = f"{path}[{key}]"
+            else:
+                child = f"{path}.{key}" if path else str(key)
+            result.extend(flatten(value, child))
+        return result
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [FieldError(path or "body", _field_code(m), m) for m in messages]
+    if isinstance(messages, list):
+        return [e for m in messages for e in flatten(m, path)]
+    return [FieldError(path or "body", _field_code(str(messages)), str(messages))]
+
+
+def _field_code(message: str) -> str:
+    lowered = message.lower()
+    for needle, code in (
+        ("unknown field", "unknown-field"),
+        ("missing data", "required"),
+        ("not a valid", "invalid"),
+        ("must be one of", "not-allowed"),
+        ("decimals", "too-many-decimals"),
+        ("length", "invalid-length"),
+    ):
+        if needle in lowered:
+            return code
+    return "invalid"
+
+
+def _domain_status(error: DomainError) -> int:
+    for cls, status in STATUS:
+        if isinstance(error, cls):
+            return status
+    return 422
+
+
+def register(app: Flask) -> None:
+    """Install the handlers; the catch-all answers a plain 500 and logs the trace."""
+
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError) -> Response:
+        status = _domain_status(error)
+        headers = {}
+        if isinstance(error, Busy):
+            headers["Retry-After"] = "1"
+        if isinstance(error, RateLimited):
+            headers["Retry-After"] = str(error.retry_after)
+        return problem(status, error.code, error.detail, error.errors, headers)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response:
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages")
+        if status == 400 and messages and "json" in messages:
+            return problem(400, "malformed-json", "the body is not valid JSON")
+        if messages:
+            # webargs nests the errors under the location ("json", "query").
+            errors = [e for location in messages.values() for e in flatten(location)]
+            detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+            return problem(status, HTTP_CODES.get(status, "invalid"), detail, errors)
+        headers = {}
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return problem(
+            status,
+            HTTP_CODES.get(status, f"http-{status}"),
+            error.description or TITLES.get(status, "Error"),
+            headers=headers,
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", extra={"error": type(error).__name__})
+        return problem(500, "internal-error", "an unexpected error occurred; it has been logged")

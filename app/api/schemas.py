@@ -1,0 +1,522 @@
+"""Request and response bodies (SPEC sections 3 and 11). Unknown fields are refused."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pycountry
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+MAX_ITEMS = 500
+MAX_AMOUNT = Decimal(10) ** 9
+
+POSITION_TYPES = (
+    "SALES_ARTICLE",
+    "SHIPPING_COSTS",
+    "SHIPPING_COSTS_EXPRESS",
+    "DISCOUNT",
+    "SERVICE_CHARGE",
+    "CASH_ON_DELIVERY",
+    "GIFT_CARD_VOUCHER_SALE",
+    "GIFT_CARD_VOUCHER_PAYMENT",
+    "FREE_ARTICLE",
+    "LOYALTY_CARD",
+    "MARKETPLACE_PROVISION",
+    "SUBSCRIPTION_ORDER",
+    "SUBSCRIPTION_ORDER_2",
+    "DISCOUNT_FOR_SUBSCRIPTION_ORDER",
+    "IBAN_VERIFICATION",
+    "NOT_ACCOUNTING_RELEVANT",
+    "CREDIT_NOTE",
+)
+VAT_TYPES = ("NORMAL", "REDUCED", "TAXLESS", "REVERSE")
+ORDER_TYPES = ("PHYSICAL_GOODS", "DIGITAL_GOODS", "BANK_VERIFICATION")
+ORDER_CHANNELS = ("ECOM", "MOTO", "MOBILE", "POS", "APP", "P2P")
+DUNNING = ("HAND_OVER_FOR_DEBT_COLLECTION", "HAND_OVER_FOR_FACTORING")
+CANCELLATION_REASONS = ("OUT_OF_STOCK", "CUSTOMER_CANCELLATION", "NO_PAYMENT", "CUSTOMER_SERVICE")
+RETURN_REASONS = ("CARRIER_RETURN", "CUSTOMER_RETURN")
+GOODWILL_REASONS = (
+    "CUSTOMER_COMPLAINT",
+    "DELIVERY_DELAYED",
+    "ARTICLE_PARCEL_MISSING",
+    "CORRECTION_VOUCHER",
+    "ARTICLE_DEFECTIVE",
+    "CORRECTION_PRICE",
+    "LOSS_OF_DELIVERY",
+    "WRONG_DELIVERY",
+    "WRONG_ARTICLE",
+    "PRICE_REDUCTION",
+    "SHIPPING_COSTS",
+    "OTHER",
+)
+
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T[0-9:.+\-Z]*)?$")
+
+
+class StrictSchema(Schema):
+    """Every body refuses fields it does not know: this is money."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Number(fields.Decimal):
+    """A JSON number read as an exact Decimal; strings and booleans are refused."""
+
+    def __init__(
+        self, *, minimum: Decimal | None = None, maximum: Decimal | None = None, **kwargs: Any
+    ):
+        super().__init__(allow_nan=False, as_string=False, **kwargs)
+        self.minimum, self.maximum = minimum, maximum
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise ValidationError("Must be a JSON number.")
+        number = Decimal(value)
+        if not number.is_finite():
+            raise ValidationError("Must be a finite number.")
+        if self.minimum is not None and number < self.minimum:
+            raise ValidationError(f"Must be at least {self.minimum}.")
+        if self.maximum is not None and number > self.maximum:
+            raise ValidationError(f"Must be at most {self.maximum}.")
+        return number
+
+
+class Positive(Number):
+    """A JSON number strictly greater than zero."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if number <= 0:
+            raise ValidationError("Must be greater than 0.")
+        return number
+
+
+class LenientDate(fields.Date):
+    """yyyy-MM-dd; a datetime string is accepted too and its date kept."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        match = _DATE.match(value) if isinstance(value, str) else None
+        if not match:
+            raise ValidationError("Not a date (yyyy-MM-dd).")
+        try:
+            return date.fromisoformat(match.group(1))
+        except ValueError as error:
+            raise ValidationError("Not a valid calendar date.") from error
+
+
+def _country(value: str) -> None:
+    if not re.fullmatch(r"[A-Z]{2}", value) or pycountry.countries.get(alpha_2=value) is None:
+        raise ValidationError("Not an ISO 3166 country code (upper case).")
+
+
+def _currency(value: str) -> None:
+    if not re.fullmatch(r"[A-Z]{3}", value) or pycountry.currencies.get(alpha_3=value) is None:
+        raise ValidationError("Not an ISO 4217 currency code (upper case).")
+
+
+def _iban(value: str) -> None:
+    try:
+        IBAN(value)
+    except SchwiftyException as error:
+        raise ValidationError(f"Not a valid IBAN: {error}") from error
+
+
+def _bic(value: str) -> None:
+    try:
+        BIC(value)
+    except SchwiftyException as error:
+        raise ValidationError(f"Not a valid BIC: {error}") from error
+
+
+def _text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(1, max_length), **kwargs)
+
+
+def _reference(**kwargs: Any) -> fields.String:
+    return _text(30, **kwargs)
+
+
+def _item_reference(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(1, 999999), **kwargs)
+
+
+def _items(schema: type[Schema] | Schema) -> fields.List:
+    return fields.List(fields.Nested(schema), required=True, validate=validate.Length(1, MAX_ITEMS))
+
+
+class AddressSchema(StrictSchema):
+    salutation = _text(20)
+    title = _text(30)
+    firstName = _text(50)
+    lastName = _text(50)
+    companyName = _text(100)
+    careOf = _text(100)
+    street = _text(100)
+    streetNumber = _text(20)
+    postalCode = _text(20)
+    postalPlace = _text(100)
+    countryCode = fields.String(validate=_country)
+    state = _text(50)
+    nationality = fields.String(validate=_country)
+    email = fields.Email(validate=validate.Length(max=254))
+    phone = _text(30)
+    language = fields.String(
+        validate=validate.Regexp(r"^[a-z]{2}$", error="Two lower-case letters.")
+    )
+    customerGroup = _text(50)
+    taxIdentificationNumber = _text(30)
+    birthDate = LenientDate()
+
+
+class BankDetailsSchema(StrictSchema):
+    iban = fields.String(required=True, validate=_iban)
+    bic = fields.String(validate=_bic)
+    accountOwner = _text(100)
+
+
+class OrderItemSchema(StrictSchema):
+    orderItemReference = _item_reference(required=True)
+    productId = _text(100)
+    description = _text(255)
+    quantity = Positive(required=True, maximum=Decimal(1_000_000))
+    grossUnitPrice = Number(required=True, minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT)
+    vatPercent = Number(required=True, minimum=Decimal(0), maximum=Decimal(100))
+    vatAmount = Number(required=True, minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT)
+    vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
+    positionType = fields.String(required=True, validate=validate.OneOf(POSITION_TYPES))
+    subscription = fields.Dict(keys=fields.String())
+    reportingPositionData = fields.Dict(keys=fields.String())
+
+    @validates_schema
+    def _quantity_decimals(self, data: dict[str, Any], **kwargs: Any) -> None:
+        quantity = data.get("quantity")
+        if quantity is not None and -quantity.normalize().as_tuple().exponent > 3:
+            raise ValidationError("At most 3 decimals.", "quantity")
+
+
+class OrderSchema(StrictSchema):
+    """An order as created, and as it should now read in a correction."""
+
+    orderReference = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9]{1,16}$", error="1-16 letters or digits."),
+    )
+    customerNumber = _text(30)
+    currency = fields.String(required=True, validate=_currency)
+    orderType = fields.String(required=True, validate=validate.OneOf(ORDER_TYPES))
+    orderDate = LenientDate(required=True)
+    orderChannel = fields.String(required=True, validate=validate.OneOf(ORDER_CHANNELS))
+    supplyingCountry = fields.String(required=True, validate=_country)
+    vatDeclarationCountry = fields.String(required=True, validate=_country)
+    processAfterDunning = fields.String(validate=validate.OneOf(DUNNING))
+    billToAddress = fields.Nested(AddressSchema, required=True)
+    shipToAddress = fields.Nested(AddressSchema)
+    paymentReference = fields.Dict(keys=fields.String())
+    contract = fields.Dict(keys=fields.String())
+    additionalData = fields.Dict(keys=fields.String())
+    carrier = _text(32)
+    items = _items(OrderItemSchema)
+
+
+class ItemReferenceSchema(StrictSchema):
+    orderItemReference = _item_reference(required=True)
+
+
+class InvoiceSchema(StrictSchema):
+    invoiceReference = _reference(required=True)
+    invoiceDate = LenientDate(required=True)
+    dueDate = LenientDate(required=True)
+    dispatchDate = LenientDate()
+    shipmentReference = _reference()
+    carrier = _text(32)
+    trackingCode = _text(100)
+    items = _items(ItemReferenceSchema)
+
+
+def _unique_items(data: dict[str, Any]) -> None:
+    refs = [i["orderItemReference"] for i in data.get("items", [])]
+    duplicated = sorted({r for r in refs if refs.count(r) > 1})
+    if duplicated:
+        raise ValidationError(f"Positions named more than once: {duplicated}.", "items")
+
+
+class CreateInvoiceSchema(InvoiceSchema):
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        _unique_items(data)
+
+
+class CorrectionSchema(StrictSchema):
+    """The PUT body: the invoice and the whole order as they should now read (SPEC 6)."""
+
+    goodwillReference = _reference()
+    invoice = fields.Nested(CreateInvoiceSchema, required=True)
+    order = fields.Nested(OrderSchema, required=True)
+
+
+class CorrectionQuerySchema(StrictSchema):
+    dryRun = fields.Boolean(load_default=False)
+
+
+class CancellationSchema(StrictSchema):
+    cancellationReference = _reference()
+    cancellationDate = LenientDate()
+    reason = fields.String(validate=validate.OneOf(CANCELLATION_REASONS))
+    items = _items(ItemReferenceSchema)
+    bankDetails = fields.Nested(BankDetailsSchema)
+
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        _unique_items(data)
+
+
+class ReturnItemSchema(StrictSchema):
+    orderItemReference = _item_reference(required=True)
+    quantity = Positive(required=True, maximum=Decimal(1_000_000))
+
+    @validates_schema
+    def _quantity_decimals(self, data: dict[str, Any], **kwargs: Any) -> None:
+        quantity = data.get("quantity")
+        if quantity is not None and -quantity.normalize().as_tuple().exponent > 3:
+            raise ValidationError("At most 3 decimals.", "quantity")
+
+
+class ReturnSchema(StrictSchema):
+    returnReference = _reference(required=True)
+    returnDate = LenientDate()
+    reason = fields.String(validate=validate.OneOf(RETURN_REASONS))
+    items = _items(ReturnItemSchema)
+    bankDetails = fields.Nested(BankDetailsSchema)
+
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        _unique_items(data)
+
+
+class GoodwillItemSchema(StrictSchema):
+    orderItemReference = _item_reference(required=True)
+    grossAmount = Positive(required=True, maximum=MAX_AMOUNT)
+
+
+class GoodwillSchema(StrictSchema):
+    goodwillReference = _reference(required=True)
+    goodwillDate = LenientDate()
+    reason = fields.String(validate=validate.OneOf(GOODWILL_REASONS))
+    items = _items(GoodwillItemSchema)
+    bankDetails = fields.Nested(BankDetailsSchema)
+
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        _unique_items(data)
+
+
+class PaymentSchema(StrictSchema):
+    amount = Positive(maximum=MAX_AMOUNT)
+    provider = _text(40, required=True)
+    paymentReference = _text(64)
+    paymentDate = LenientDate()
+
+
+class TaxReportQuerySchema(StrictSchema):
+    from_ = LenientDate(required=True, data_key="from")
+    to = LenientDate(required=True)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "from_" in data and "to" in data and data["from_"] > data["to"]:
+            raise ValidationError("Must not be before from.", "to")
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+def _amount() -> fields.Decimal:
+    return fields.Decimal(as_string=False, required=True)
+
+
+class WriteResponseSchema(Schema):
+    internalRequestId = fields.String(required=True)
+
+
+class TotalsSchema(Schema):
+    gross = _amount()
+    invoiced = _amount()
+    cancelled = _amount()
+    credited = _amount()
+    paid = _amount()
+    refunded = _amount()
+    balance = _amount()
+
+
+class PositionSchema(Schema):
+    orderItemReference = fields.Integer(required=True)
+    productId = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    quantity = _amount()
+    grossUnitPrice = _amount()
+    vatPercent = _amount()
+    vatType = fields.String(required=True)
+    positionType = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(("open", "invoiced", "cancelled")))
+    invoiceReference = fields.String(allow_none=True, required=True)
+    returnedQuantity = _amount()
+    goodwillAmount = _amount()
+
+
+class OrderBodySchema(Schema):
+    orderReference = fields.String(required=True)
+    customerNumber = fields.String(required=True)
+    currency = fields.String(required=True)
+    version = fields.Integer(required=True)
+    positions = fields.List(fields.Nested(PositionSchema), required=True)
+    totals = fields.Nested(TotalsSchema, required=True)
+
+
+class OrderResponseSchema(OrderBodySchema, WriteResponseSchema):
+    """An order, as answered by a write."""
+
+
+class TaxRowSchema(Schema):
+    currency = fields.String()
+    declarationCountry = fields.String(required=True)
+    vatType = fields.String(required=True)
+    vatPercent = _amount()
+    net = _amount()
+    vat = _amount()
+    gross = _amount()
+
+
+class LineSchema(Schema):
+    orderItemReference = fields.Integer(required=True)
+    productId = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    quantity = _amount()
+    grossUnitPrice = _amount()
+    vatPercent = _amount()
+    vatType = fields.String(required=True)
+    positionType = fields.String(required=True)
+    gross = _amount()
+
+
+class VersionSummarySchema(Schema):
+    version = fields.Integer(required=True)
+    grossTotal = _amount()
+    netTotal = _amount()
+    vatTotal = _amount()
+    taxes = fields.List(fields.Nested(TaxRowSchema), required=True)
+
+
+class VersionSchema(VersionSummarySchema):
+    status = fields.String(required=True, validate=validate.OneOf(("issued", "nullified")))
+    invoiceDate = fields.Date(required=True)
+    dueDate = fields.Date(allow_none=True)
+    lines = fields.List(fields.Nested(LineSchema), required=True)
+    nullifiedBy = fields.String(allow_none=True, required=True)
+    billToAddress = fields.Dict(allow_none=True)
+    shipToAddress = fields.Dict(allow_none=True)
+    details = fields.Dict(required=True)
+
+
+class CreditNoteSchema(Schema):
+    reference = fields.String(required=True)
+    nullifiesVersion = fields.Integer(required=True)
+    documentDate = fields.Date(required=True)
+    grossTotal = _amount()
+    netTotal = _amount()
+    vatTotal = _amount()
+    taxes = fields.List(fields.Nested(TaxRowSchema), required=True)
+
+
+class InvoiceBodySchema(Schema):
+    invoiceReference = fields.String(required=True)
+    orderReference = fields.String(required=True)
+    customerNumber = fields.String(required=True)
+    currency = fields.String(required=True)
+    currentVersion = fields.Integer(required=True)
+    versions = fields.List(fields.Nested(VersionSchema), required=True)
+    creditNotes = fields.List(fields.Nested(CreditNoteSchema), required=True)
+
+
+class InvoiceResponseSchema(InvoiceBodySchema, WriteResponseSchema):
+    """An invoice, as answered by a write."""
+
+
+class RefundSchema(Schema):
+    id = fields.String(required=True)
+    amount = _amount()
+    currency = fields.String(required=True)
+    status = fields.String(required=True)
+    cause = fields.String(required=True)
+    createdAt = fields.DateTime(required=True)
+
+
+class RefundsResponseSchema(Schema):
+    refunds = fields.List(fields.Nested(RefundSchema), required=True)
+
+
+class EventResponseSchema(WriteResponseSchema):
+    """What a cancellation, return, goodwill or payment created."""
+
+    reference = fields.String(required=True)
+    order = fields.Nested(OrderBodySchema, required=True)
+    refund = fields.Nested(RefundSchema, allow_none=True, required=True)
+
+
+class CorrectionResponseSchema(WriteResponseSchema):
+    dryRun = fields.Boolean(required=True)
+    changed = fields.Boolean(required=True)
+    invoiceReference = fields.String(required=True)
+    version = fields.Integer(required=True)
+    creditNoteReference = fields.String(allow_none=True, required=True)
+    before = fields.Nested(VersionSummarySchema, required=True)
+    after = fields.Nested(VersionSummarySchema, required=True)
+    refund = fields.Nested(RefundSchema, allow_none=True, required=True)
+
+
+class JournalLineSchema(Schema):
+    account = fields.String(required=True)
+    debit = _amount()
+    credit = _amount()
+
+
+class JournalEntrySchema(Schema):
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    documentReference = fields.String(required=True)
+    documentDate = fields.Date(required=True)
+    createdAt = fields.DateTime(required=True)
+    lines = fields.List(fields.Nested(JournalLineSchema), required=True)
+
+
+class JournalResponseSchema(Schema):
+    entries = fields.List(fields.Nested(JournalEntrySchema), required=True)
+
+
+class TaxReportResponseSchema(Schema):
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+    rows = fields.List(fields.Nested(TaxRowSchema), required=True)
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details with a stable code and every field error."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True)
+    requestId = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True)

@@ -1,0 +1,1 @@
+"""The accounting domain: plain Python, no Flask, no SQLAlchemy."""

@@ -1,0 +1,794 @@
+"""The order aggregate: positions, invoices with versions, credits, payments and refunds.
+
+Every method that changes an order checks its rules first, then changes state and returns the
+documents and journal entries it created. The service layer persists them in one transaction,
+after it has taken the order's lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.domain import ledger
+from app.domain.errors import FieldError, RuleViolation, StateConflict, field_errors
+from app.domain.tax import TaxAmount, TaxKey, line_gross, split_by_rate, vat_of_gross
+
+OPEN, INVOICED, CANCELLED = "open", "invoiced", "cancelled"
+ISSUED, NULLIFIED = "issued", "nullified"
+RETURN, GOODWILL = "return", "goodwill"
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """A position as the client describes it (amounts already in minor units)."""
+
+    item_ref: int
+    quantity_milli: int
+    unit_gross: int
+    rate_bp: int
+    vat_type: str
+    position_type: str
+    product_id: str | None = None
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvoiceSpec:
+    """The invoice document fields a client sends."""
+
+    invoice_reference: str
+    invoice_date: date
+    due_date: date | None
+    item_refs: tuple[int, ...]
+    fields: dict[str, Any] = field(default_factory=dict)  # dispatchDate, carrier, ... as JSON
+
+
+@dataclass
+class Effects:
+    """What one business event created: new rows to store, and the refund if any."""
+
+    created: list[object] = field(default_factory=list)
+    refund: Refund | None = None
+
+    def add(self, *items: object) -> None:
+        self.created.extend(items)
+
+
+def taxes_to_json(taxes: list[TaxAmount]) -> list[dict[str, Any]]:
+    return [
+        {
+            "country": t.key.country,
+            "vat_type": t.key.vat_type,
+            "rate_bp": t.key.rate_bp,
+            "net": t.net,
+            "vat": t.vat,
+        }
+        for t in taxes
+    ]
+
+
+def taxes_from_json(rows: list[dict[str, Any]]) -> list[TaxAmount]:
+    return [
+        TaxAmount(TaxKey(r["country"], r["vat_type"], r["rate_bp"]), r["net"], r["vat"])
+        for r in rows
+    ]
+
+
+class Position:
+    """One line of an order; in exactly one state: open, invoiced or cancelled."""
+
+    def __init__(self, spec: ItemSpec):
+        self.item_ref = spec.item_ref
+        self.state = OPEN
+        self.invoice_reference: str | None = None
+        self.returned_milli = 0
+        self.goodwill_amount = 0
+        self.apply(spec)
+
+    def apply(self, spec: ItemSpec) -> None:
+        """Take the client's description of this position as its current reading."""
+        self.product_id = spec.product_id
+        self.description = spec.description
+        self.quantity_milli = spec.quantity_milli
+        self.unit_gross = spec.unit_gross
+        self.rate_bp = spec.rate_bp
+        self.vat_type = spec.vat_type
+        self.position_type = spec.position_type
+        self.extra = dict(spec.extra)
+
+    def spec(self) -> ItemSpec:
+        return ItemSpec(
+            self.item_ref,
+            self.quantity_milli,
+            self.unit_gross,
+            self.rate_bp,
+            self.vat_type,
+            self.position_type,
+            self.product_id,
+            self.description,
+            dict(self.extra or {}),
+        )
+
+    @property
+    def gross(self) -> int:
+        return line_gross(self.unit_gross, self.quantity_milli)
+
+    @property
+    def remaining(self) -> int:
+        """Gross not yet credited by returns or goodwills."""
+        returned = line_gross(self.unit_gross, self.returned_milli)
+        return self.gross - returned - self.goodwill_amount
+
+    def document_line(self) -> dict[str, Any]:
+        """The line an issued document carries for this position (immutable once issued)."""
+        return {
+            "item_ref": self.item_ref,
+            "product_id": self.product_id,
+            "description": self.description,
+            "quantity_milli": self.quantity_milli,
+            "unit_gross": self.unit_gross,
+            "rate_bp": self.rate_bp,
+            "vat_type": self.vat_type,
+            "position_type": self.position_type,
+            "gross": self.gross,
+        }
+
+
+def _totals(taxes: list[TaxAmount]) -> tuple[int, int, int]:
+    net = sum(t.net for t in taxes)
+    vat = sum(t.vat for t in taxes)
+    return net + vat, net, vat
+
+
+class InvoiceVersion:
+    """One issued version of an invoice: never modified, except for being nullified."""
+
+    def __init__(
+        self,
+        version: int,
+        spec: InvoiceSpec,
+        header: dict[str, Any],
+        country: str,
+        lines: list[dict[str, Any]],
+    ):
+        taxes = split_by_rate(
+            country, ((ln["vat_type"], ln["rate_bp"], ln["gross"]) for ln in lines)
+        )
+        self.version = version
+        self.status = ISSUED
+        self.invoice_date = spec.invoice_date
+        self.due_date = spec.due_date
+        self.fields = dict(spec.fields)
+        self.header = header
+        self.declaration_country = country
+        self.lines = lines
+        self.taxes = taxes_to_json(taxes)
+        self.gross, self.net, self.vat = _totals(taxes)
+        self.nullified_by: str | None = None
+
+    def tax_amounts(self) -> list[TaxAmount]:
+        return taxes_from_json(self.taxes)
+
+    @property
+    def item_refs(self) -> list[int]:
+        return [line["item_ref"] for line in self.lines]
+
+    def content(self) -> tuple[Any, ...]:
+        """What makes two versions the same document (for idempotent corrections)."""
+        return (
+            self.invoice_date,
+            self.due_date,
+            self.fields,
+            self.header,
+            self.declaration_country,
+            self.lines,
+        )
+
+
+class CreditNote:
+    """Nullifies one invoice version line by line (the automatic goodwill of a correction)."""
+
+    def __init__(self, reference: str, nullified: InvoiceVersion, document_date: date):
+        self.reference = reference
+        self.nullifies_version = nullified.version
+        self.document_date = document_date
+        self.lines = nullified.lines
+        self.taxes = nullified.taxes
+        self.gross, self.net, self.vat = nullified.gross, nullified.net, nullified.vat
+
+    def tax_amounts(self) -> list[TaxAmount]:
+        return taxes_from_json(self.taxes)
+
+
+class Invoice:
+    """An invoice reference with its history of versions and credit notes."""
+
+    def __init__(self, invoice_reference: str, first: InvoiceVersion):
+        self.invoice_reference = invoice_reference
+        self.current_version = first.version
+        self.versions = [first]
+        self.credit_notes: list[CreditNote] = []
+
+    @property
+    def current(self) -> InvoiceVersion:
+        return next(v for v in self.versions if v.version == self.current_version)
+
+
+class Credit:
+    """A return or a goodwill: credits gross on invoiced positions."""
+
+    def __init__(
+        self,
+        kind: str,
+        reference: str,
+        reason: str | None,
+        document_date: date,
+        country: str,
+        lines: list[dict[str, Any]],
+    ):
+        taxes = split_by_rate(
+            country, ((ln["vat_type"], ln["rate_bp"], ln["gross"]) for ln in lines)
+        )
+        self.kind = kind
+        self.reference = reference
+        self.reason = reason
+        self.document_date = document_date
+        self.lines = lines
+        self.taxes = taxes_to_json(taxes)
+        self.gross, self.net, self.vat = _totals(taxes)
+
+    def tax_amounts(self) -> list[TaxAmount]:
+        return taxes_from_json(self.taxes)
+
+
+class Cancellation:
+    """Whole open positions that will never be invoiced."""
+
+    def __init__(self, reference: str, reason: str | None, item_refs: list[int], when: date):
+        self.reference = reference
+        self.reason = reason
+        self.item_refs = item_refs
+        self.document_date = when
+
+
+class Payment:
+    """Money received for an order."""
+
+    def __init__(self, amount: int, provider: str | None, reference: str | None, when: date):
+        self.payment_id = str(uuid.uuid4())
+        self.amount = amount
+        self.provider = provider
+        self.reference = reference
+        self.payment_date = when
+
+
+class Refund:
+    """Money owed back to the customer; executed later by an adapter."""
+
+    def __init__(self, amount: int, cause: str, bank_details: dict[str, Any] | None):
+        self.refund_id = str(uuid.uuid4())
+        self.amount = amount
+        self.status = "pending"
+        self.cause = cause
+        self.bank_details = bank_details
+
+
+@dataclass(frozen=True)
+class CorrectionResult:
+    """What a correction did (or, on a dry run, would do)."""
+
+    invoice_reference: str
+    changed: bool
+    before: InvoiceVersion
+    after: InvoiceVersion
+    credit_note: CreditNote | None
+    refund: Refund | None
+
+
+def _positions_error(code: str, detail: str, field_name: str, refs: list[int]) -> StateConflict:
+    errors = [FieldError(field_name, code, f"position {ref}") for ref in refs]
+    return StateConflict(f"{detail}: {', '.join(map(str, refs))}", errors, code=code)
+
+
+class Order:
+    """The aggregate: every rule about positions, documents and money of one order."""
+
+    def __init__(
+        self,
+        business_code: str,
+        order_reference: str,
+        customer_number: str,
+        currency: str,
+        header: dict[str, Any],
+        items: list[ItemSpec],
+    ):
+        self.business_code = business_code
+        self.order_reference = order_reference
+        self.customer_number = customer_number
+        self.currency = currency
+        self.header = header
+        self.version = 1
+        self.paid_total = 0
+        self.refunded_total = 0
+        self.credited_total = 0
+        self.positions = [Position(spec) for spec in items]
+        self.invoices: list[Invoice] = []
+
+    # --- reading -------------------------------------------------------------------------
+
+    @property
+    def declaration_country(self) -> str:
+        return str(self.header["vatDeclarationCountry"])
+
+    def position(self, item_ref: int) -> Position | None:
+        return next((p for p in self.positions if p.item_ref == item_ref), None)
+
+    def invoice(self, invoice_reference: str) -> Invoice | None:
+        return next((i for i in self.invoices if i.invoice_reference == invoice_reference), None)
+
+    @property
+    def gross_total(self) -> int:
+        """Positions not cancelled, at their current prices."""
+        return sum(p.gross for p in self.positions if p.state != CANCELLED)
+
+    @property
+    def invoiced_total(self) -> int:
+        return sum(i.current.gross for i in self.invoices)
+
+    @property
+    def cancelled_total(self) -> int:
+        return sum(p.gross for p in self.positions if p.state == CANCELLED)
+
+    @property
+    def balance(self) -> int:
+        """What the customer still owes (never negative: overpayments are refunded at once)."""
+        return self.gross_total - self.credited_total - self.paid_total + self.refunded_total
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _entry(
+        self, kind: str, reference: str, when: date, lines: list[Any]
+    ) -> ledger.JournalEntry:
+        return ledger.JournalEntry(
+            self.business_code, self.order_reference, kind, reference, when, lines
+        )
+
+    def _known_positions(self, refs: list[int], field_name: str) -> list[Position]:
+        missing = [
+            FieldError(
+                f"{field_name}[{i}].orderItemReference",
+                "unknown-position",
+                f"order {self.order_reference} has no position {ref}",
+            )
+            for i, ref in enumerate(refs)
+            if self.position(ref) is None
+        ]
+        if missing:
+            raise field_errors(*missing)
+        return [p for ref in refs if (p := self.position(ref)) is not None]
+
+    def _settle_overpayment(
+        self, cause: str, bank_details: dict[str, Any] | None, effects: Effects, when: date
+    ) -> None:
+        """Refund whatever was paid beyond what the order is now worth, exactly once."""
+        overpaid = -self.balance
+        if overpaid <= 0:
+            return
+        refundable = self.paid_total - self.refunded_total
+        amount = min(overpaid, refundable)
+        if amount <= 0:
+            return
+        refund = Refund(amount, cause, bank_details)
+        self.refunded_total += amount
+        effects.refund = refund
+        effects.add(
+            refund, self._entry("refund", refund.refund_id, when, ledger.refund_lines(amount))
+        )
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    # --- use cases -----------------------------------------------------------------------
+
+    def create_invoice(self, spec: InvoiceSpec) -> tuple[Invoice, Effects]:
+        """Invoice whole open positions, each at most once."""
+        if self.invoice(spec.invoice_reference) is not None:
+            raise StateConflict(
+                f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
+            )
+        positions = self._known_positions(list(spec.item_refs), "items")
+        not_open = [p.item_ref for p in positions if p.state != OPEN]
+        if not_open:
+            raise _positions_error(
+                "position-not-open", "positions already invoiced or cancelled", "items", not_open
+            )
+        for p in positions:
+            p.state = INVOICED
+            p.invoice_reference = spec.invoice_reference
+        version = InvoiceVersion(
+            1,
+            spec,
+            self._header_snapshot(),
+            self.declaration_country,
+            [p.document_line() for p in positions],
+        )
+        invoice = Invoice(spec.invoice_reference, version)
+        self.invoices.append(invoice)
+        self._touch()
+        effects = Effects()
+        effects.add(
+            self._entry(
+                "invoice",
+                spec.invoice_reference,
+                spec.invoice_date,
+                ledger.sale_lines(version.tax_amounts()),
+            )
+        )
+        return invoice, effects
+
+    def cancel(
+        self,
+        reference: str,
+        reason: str | None,
+        item_refs: list[int],
+        when: date,
+        bank_details: dict[str, Any] | None,
+    ) -> Effects:
+        """Cancel whole open positions; refund if more was paid than the order is now worth."""
+        positions = self._known_positions(item_refs, "items")
+        not_open = [p.item_ref for p in positions if p.state != OPEN]
+        if not_open:
+            raise _positions_error(
+                "position-not-open", "only open positions can be cancelled", "items", not_open
+            )
+        for p in positions:
+            p.state = CANCELLED
+        effects = Effects()
+        effects.add(Cancellation(reference, reason, item_refs, when))
+        self._settle_overpayment(f"cancellation {reference}", bank_details, effects, when)
+        self._touch()
+        return effects
+
+    def _credit_country(self, position: Position) -> str:
+        invoice = self.invoice(position.invoice_reference or "")
+        return invoice.current.declaration_country if invoice else self.declaration_country
+
+    def _invoiced(self, refs: list[int]) -> list[Position]:
+        positions = self._known_positions(refs, "items")
+        not_invoiced = [p.item_ref for p in positions if p.state != INVOICED]
+        if not_invoiced:
+            raise _positions_error(
+                "position-not-invoiced",
+                "only invoiced positions can be credited",
+                "items",
+                not_invoiced,
+            )
+        return positions
+
+    def _book_credit(self, credit: Credit, bank_details: dict[str, Any] | None) -> Effects:
+        self.credited_total += credit.gross
+        effects = Effects()
+        effects.add(
+            credit,
+            self._entry(
+                credit.kind,
+                credit.reference,
+                credit.document_date,
+                ledger.sale_lines(credit.tax_amounts(), sign=-1),
+            ),
+        )
+        self._settle_overpayment(
+            f"{credit.kind} {credit.reference}", bank_details, effects, credit.document_date
+        )
+        self._touch()
+        return effects
+
+    def return_items(
+        self,
+        reference: str,
+        reason: str | None,
+        items: list[tuple[int, int]],
+        when: date,
+        bank_details: dict[str, Any] | None,
+    ) -> Effects:
+        """Take back whole or partial quantities of invoiced positions."""
+        positions = self._invoiced([ref for ref, _ in items])
+        errors = [
+            FieldError(
+                f"items[{i}].quantity",
+                "return-exceeds-invoiced",
+                f"position {p.item_ref}: {p.quantity_milli - p.returned_milli} left to return",
+            )
+            for i, (p, (_, qty)) in enumerate(zip(positions, items, strict=True))
+            if p.returned_milli + qty > p.quantity_milli
+        ]
+        if errors:
+            raise StateConflict(
+                "returned quantity would exceed invoiced quantity",
+                errors,
+                code="return-exceeds-invoiced",
+            )
+        lines = []
+        for p, (_, qty) in zip(positions, items, strict=True):
+            before = line_gross(p.unit_gross, p.returned_milli)
+            after = line_gross(p.unit_gross, p.returned_milli + qty)
+            # A goodwill may already have credited part of the position: never credit twice.
+            gross = min(after - before, p.remaining)
+            p.returned_milli += qty
+            lines.append({**p.document_line(), "quantity_milli": qty, "gross": gross})
+        country = self._credit_country(positions[0])
+        credit = Credit(RETURN, reference, reason, when, country, lines)
+        return self._book_credit(credit, bank_details)
+
+    def grant_goodwill(
+        self,
+        reference: str,
+        reason: str | None,
+        items: list[tuple[int, int]],
+        when: date,
+        bank_details: dict[str, Any] | None,
+    ) -> Effects:
+        """Credit a gross amount on invoiced positions, never more than is left of each."""
+        positions = self._invoiced([ref for ref, _ in items])
+        errors = [
+            FieldError(
+                f"items[{i}].grossAmount",
+                "goodwill-exceeds-remaining",
+                f"position {p.item_ref}: at most {p.remaining} minor units left",
+            )
+            for i, (p, (_, amount)) in enumerate(zip(positions, items, strict=True))
+            if amount > p.remaining
+        ]
+        if errors:
+            raise StateConflict(
+                "goodwill would exceed what is left of the position",
+                errors,
+                code="goodwill-exceeds-remaining",
+            )
+        lines = []
+        for p, (_, amount) in zip(positions, items, strict=True):
+            p.goodwill_amount += amount
+            lines.append({**p.document_line(), "gross": amount})
+        country = self._credit_country(positions[0])
+        credit = Credit(GOODWILL, reference, reason, when, country, lines)
+        return self._book_credit(credit, bank_details)
+
+    def receive_payment(
+        self, amount: int | None, provider: str | None, reference: str | None, when: date
+    ) -> tuple[Payment, Effects]:
+        """Book money received; without an amount, everything that is open."""
+        open_amount = self.balance
+        if amount is None:
+            if open_amount <= 0:
+                raise StateConflict("nothing is open on this order", code="nothing-to-pay")
+            amount = open_amount
+        if amount > open_amount:
+            raise StateConflict(
+                f"payment of {amount} exceeds the open balance of {open_amount}",
+                [FieldError("amount", "payment-exceeds-balance", f"at most {open_amount}")],
+                code="payment-exceeds-balance",
+            )
+        payment = Payment(amount, provider, reference, when)
+        self.paid_total += amount
+        self._touch()
+        effects = Effects()
+        effects.add(
+            payment,
+            self._entry(
+                "payment", reference or payment.payment_id, when, ledger.payment_lines(amount)
+            ),
+        )
+        return payment, effects
+
+    # --- the correction ------------------------------------------------------------------
+
+    def _header_snapshot(self) -> dict[str, Any]:
+        return {**self.header, "customerNumber": self.customer_number, "currency": self.currency}
+
+    def correct_invoice(
+        self,
+        invoice_reference: str,
+        spec: InvoiceSpec,
+        header: dict[str, Any],
+        items: list[ItemSpec],
+        body_refs: dict[str, str | None],
+        credit_note_reference: str | None,
+    ) -> tuple[CorrectionResult, Effects]:
+        """Nullify the current version with a credit note and issue the next one (SPEC 6)."""
+        invoice = self.invoice(invoice_reference)
+        if invoice is None:
+            raise StateConflict("no such invoice", code="not-found")
+        self._check_correction(invoice, spec, items, body_refs)
+        current = invoice.current
+        by_ref = {s.item_ref: s for s in items}
+        on_invoice = set(current.item_refs)
+        new_header = {k: v for k, v in header.items() if k not in ("customerNumber", "currency")}
+        candidate_positions = []
+        for p in self.positions:
+            if p.item_ref in on_invoice:
+                candidate = Position(by_ref[p.item_ref])
+                candidate.state, candidate.invoice_reference = INVOICED, invoice_reference
+                candidate_positions.append(candidate)
+        country = str(new_header["vatDeclarationCountry"])
+        snapshot = {**new_header, "customerNumber": self.customer_number, "currency": self.currency}
+        proposed = InvoiceVersion(
+            current.version + 1,
+            spec,
+            snapshot,
+            country,
+            [p.document_line() for p in candidate_positions],
+        )
+        if proposed.gross > current.gross:
+            raise field_errors(
+                FieldError("invoice", "gross-price-increase", "the invoice total may not increase")
+            )
+        effects = Effects()
+        if proposed.content() == current.content():
+            return CorrectionResult(invoice_reference, False, current, current, None, None), effects
+        reference = credit_note_reference or f"CN-{invoice_reference}-{current.version}"
+        if any(cn.reference == reference for cn in invoice.credit_notes):
+            raise StateConflict(
+                f"credit note {reference} already exists",
+                [FieldError("goodwillReference", "reference-taken", reference)],
+                code="reference-taken",
+            )
+        credit_note = CreditNote(reference, current, spec.invoice_date)
+        current.status, current.nullified_by = NULLIFIED, reference
+        invoice.credit_notes.append(credit_note)
+        invoice.versions.append(proposed)
+        invoice.current_version = proposed.version
+        for p in self.positions:
+            if p.item_ref in on_invoice:
+                p.apply(by_ref[p.item_ref])
+        self.header = new_header
+        effects.add(
+            self._entry(
+                "credit-note",
+                reference,
+                spec.invoice_date,
+                ledger.sale_lines(current.tax_amounts(), sign=-1),
+            ),
+            self._entry(
+                "invoice",
+                invoice_reference,
+                spec.invoice_date,
+                ledger.sale_lines(proposed.tax_amounts()),
+            ),
+        )
+        self._settle_overpayment(
+            f"correction {invoice_reference} v{proposed.version}", None, effects, spec.invoice_date
+        )
+        self._touch()
+        result = CorrectionResult(
+            invoice_reference, True, current, proposed, credit_note, effects.refund
+        )
+        return result, effects
+
+    def _check_correction(
+        self,
+        invoice: Invoice,
+        spec: InvoiceSpec,
+        items: list[ItemSpec],
+        body_refs: dict[str, str | None],
+    ) -> None:
+        """Rules of SPEC section 6, in the order a client would want to hear them."""
+        errors: list[FieldError] = []
+        if body_refs.get("customerNumber") not in (None, self.customer_number):
+            raise field_errors(
+                FieldError(
+                    "order.customerNumber",
+                    "customer-change-forbidden",
+                    "the customer of an order cannot change",
+                )
+            )
+        if body_refs.get("orderReference") != self.order_reference:
+            errors.append(
+                FieldError(
+                    "order.orderReference",
+                    "reference-mismatch",
+                    f"must equal the path: {self.order_reference}",
+                )
+            )
+        if spec.invoice_reference != invoice.invoice_reference:
+            errors.append(
+                FieldError(
+                    "invoice.invoiceReference",
+                    "reference-mismatch",
+                    f"must equal the path: {invoice.invoice_reference}",
+                )
+            )
+        if body_refs.get("currency") != self.currency:
+            errors.append(
+                FieldError(
+                    "order.currency",
+                    "currency-change-forbidden",
+                    f"the order is in {self.currency}",
+                )
+            )
+        if errors:
+            raise field_errors(*errors)
+        open_refs = [p.item_ref for p in self.positions if p.state == OPEN]
+        if open_refs:
+            raise _positions_error(
+                "order-not-settled", "positions still open", "order.items", open_refs
+            )
+        current = invoice.current
+        on_invoice = current.item_refs
+        returned = [r for r in on_invoice if (p := self.position(r)) and p.returned_milli]
+        if returned:
+            raise _positions_error(
+                "position-returned", "positions were returned", "invoice.items", returned
+            )
+        goodwilled = [r for r in on_invoice if (p := self.position(r)) and p.goodwill_amount]
+        if goodwilled:
+            raise _positions_error(
+                "position-goodwilled", "positions received a goodwill", "invoice.items", goodwilled
+            )
+        if sorted(spec.item_refs) != sorted(on_invoice):
+            errors.append(
+                FieldError(
+                    "invoice.items",
+                    "invoice-positions-changed",
+                    f"the invoice holds positions {sorted(on_invoice)}",
+                )
+            )
+        order_refs = sorted(p.item_ref for p in self.positions)
+        if sorted(s.item_ref for s in items) != order_refs:
+            errors.append(
+                FieldError(
+                    "order.items",
+                    "order-positions-changed",
+                    f"the order holds positions {order_refs}",
+                )
+            )
+        if errors:
+            raise field_errors(*errors)
+        for i, s in enumerate(items):
+            p = self.position(s.item_ref)
+            assert p is not None
+            path = f"order.items[{i}]"
+            if s.quantity_milli != p.quantity_milli:
+                errors.append(
+                    FieldError(
+                        f"{path}.quantity", "quantity-change-forbidden", "quantities cannot change"
+                    )
+                )
+            elif s.item_ref not in on_invoice and s != p.spec():
+                errors.append(
+                    FieldError(
+                        path,
+                        "position-change-forbidden",
+                        "positions not on this invoice must be sent unchanged",
+                    )
+                )
+            elif s.unit_gross > p.unit_gross:
+                errors.append(
+                    FieldError(
+                        f"{path}.grossUnitPrice",
+                        "gross-price-increase",
+                        f"may not rise above {p.unit_gross} minor units",
+                    )
+                )
+        if errors:
+            raise field_errors(*errors)
+
+
+def goodwill_vat(gross: int, rate_bp: int) -> int:
+    """VAT contained in a goodwill amount (used by reads that show a credit per position)."""
+    return vat_of_gross(gross, rate_bp)
+
+
+def check_reverse_charge(items: list[ItemSpec], vat_id: str | None, path: str) -> None:
+    """Reverse charge needs a valid EU VAT ID of the customer."""
+    from app.domain.vatid import is_valid_eu_vat_id
+
+    if any(s.vat_type == "REVERSE" for s in items) and not is_valid_eu_vat_id(vat_id):
+        raise RuleViolation(
+            "reverse charge needs a valid EU VAT ID of the customer",
+            [FieldError(path, "invalid-vat-id", "not a valid EU VAT identification number")],
+            code="invalid-vat-id",
+        )

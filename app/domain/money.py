@@ -1,0 +1,58 @@
+"""Money in integer minor units; decimals parsed exactly and rounded half up once."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import get_currency_precision
+
+QUANTITY_SCALE = 1000  # quantities are stored in thousandths (at most 3 decimals)
+RATE_SCALE = 100  # VAT rates are stored in hundredths of a percent (19 % -> 1900)
+
+
+def exponent(currency: str) -> int:
+    """Number of decimals the currency has."""
+    return int(get_currency_precision(currency))
+
+
+def decimals_of(value: Decimal) -> int:
+    """How many decimals a number carries (trailing zeros do not count)."""
+    normalized = value.normalize()
+    exp = normalized.as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Exact major-unit amount to minor units; the caller has checked the decimals."""
+    return int((amount * (10 ** exponent(currency))).to_integral_value(ROUND_HALF_UP))
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    """Minor units back to a major-unit Decimal (e.g. 1190 EUR -> 11.90)."""
+    return Decimal(minor).scaleb(-exponent(currency))
+
+
+def round_half_up(value: Decimal) -> int:
+    """Round a fractional number of minor units to a whole one, half away from zero."""
+    return int(value.to_integral_value(ROUND_HALF_UP))
+
+
+def quantity_to_milli(quantity: Decimal) -> int:
+    """2.5 -> 2500."""
+    return int(quantity * QUANTITY_SCALE)
+
+
+def milli_to_quantity(milli: int) -> Decimal:
+    """2500 -> 2.5."""
+    return (Decimal(milli) / QUANTITY_SCALE).normalize()
+
+
+def rate_to_bp(percent: Decimal) -> int:
+    """19 -> 1900, 5.5 -> 550."""
+    return int(percent * RATE_SCALE)
+
+
+def bp_to_rate(bp: int) -> Decimal:
+    """1900 -> 19, 550 -> 5.5."""
+    value = Decimal(bp) / RATE_SCALE
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()

@@ -1,0 +1,95 @@
+"""The app factory: nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_smorest import Api
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import UnsupportedMediaType
+
+from app import config as app_config
+from app import logs
+from app.adapters import orm
+from app.adapters.db import make_engine, make_session_factory
+from app.api import errors, ops, views
+from app.api.jsonio import DecimalJSONProvider
+from app.service.orders import OrderService
+
+log = logging.getLogger("app.request")
+
+API_PREFIX = "/accounting/"
+JSON_TYPES = ("application/json",)
+
+
+@dataclass
+class Accounting:
+    """What the app holds for its requests: the engine, sessions and the use cases."""
+
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    orders: OrderService
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app for a configuration (the environment's when none is given)."""
+    settings = {**app_config.from_environment(), **(config or {})}
+    logs.configure(settings["LOG_LEVEL"])
+    orm.start_mappers()
+    app = Flask(__name__)
+    app.json = DecimalJSONProvider(app)
+    app.config.update(settings)
+    app.config.update(
+        API_TITLE="Accounting as a Service",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    engine = settings.get("ENGINE") or make_engine(settings["DATABASE_URL"])
+    session_factory = make_session_factory(engine)
+    app.extensions["accounting"] = Accounting(
+        engine, session_factory, OrderService(session_factory)
+    )
+
+    api = Api(app)
+    api.register_blueprint(views.blp)
+    app.register_blueprint(ops.ops)
+    errors.register(app)
+    ops.observe(app)
+    _request_hooks(app)
+    return app
+
+
+def _request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        g.request_id = str(uuid.uuid4())
+        if request.path.startswith(API_PREFIX) and request.method in ("POST", "PUT", "PATCH"):
+            mimetype = request.mimetype or ""
+            if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+                raise UnsupportedMediaType("send the body as application/json")
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response = views.add_etag(response)
+        response.headers["X-Request-ID"] = g.request_id
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.started) * 1000, 2),
+                "key_prefix": g.get("key_prefix"),
+                "client_request_id": (request.headers.get("X-Request-ID") or "")[:128] or None,
+            },
+        )
+        return response

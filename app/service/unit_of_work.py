@@ -1,0 +1,90 @@
+"""One use case = one transaction: rolled back unless the use case commits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.adapters.repository import OrderRepository
+from app.domain.errors import DomainError
+
+T = TypeVar("T")
+
+# PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock timeout.
+RETRYABLE = {"40001", "40P01", "55P03"}
+
+
+class Busy(DomainError):
+    """The order stayed locked by others through every retry (HTTP 503 with Retry-After)."""
+
+    code = "order-busy"
+
+
+class DuplicateReference(DomainError):
+    """Another request took the same reference at the same moment (HTTP 409)."""
+
+    code = "reference-taken"
+
+
+class UnitOfWork:
+    """A session and its repositories for the length of one use case."""
+
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self.session_factory()
+        self.orders = OrderRepository(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # close() rolls back whatever was not committed but, unlike rollback(), leaves the
+        # loaded objects readable for the presenter.
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def discard(self) -> None:
+        """Roll back but keep the in-memory objects as computed (dry runs, no-ops)."""
+        self.session.expunge_all()
+        self.session.rollback()
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def run(
+    session_factory: sessionmaker[Session], use_case: Callable[[UnitOfWork], T], attempts: int = 4
+) -> T:
+    """Run a use case in its own transaction, retrying lock timeouts and deadlocks."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with UnitOfWork(session_factory) as uow:
+                return use_case(uow)
+        except IntegrityError as error:
+            raise DuplicateReference(
+                "a document with this reference was created at the same moment"
+            ) from error
+        except DBAPIError as error:
+            retryable = _sqlstate(error) in RETRYABLE or "database is locked" in str(error.orig)
+            if not retryable:
+                raise
+            if attempt == attempts:
+                raise Busy("the order is busy; retry shortly") from error
+            time.sleep(0.02 * 2**attempt)
+    raise AssertionError("unreachable")

@@ -1,0 +1,21 @@
+"""Gunicorn settings, read by `gunicorn -c gunicorn.conf.py`."""
+
+import os
+
+
+def _default_workers() -> int:
+    # Honour CPU affinity (containers, taskset) where the platform exposes it.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cores or 1) + 1, 8)
+
+
+wsgi_app = "app.wsgi:app"
+bind = os.environ.get("ACCOUNTING_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("ACCOUNTING_WORKERS") or _default_workers())
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+accesslog = None  # the app writes its own JSON request log
+max_requests = 10000
+max_requests_jitter = 500
+preload_app = False
