@@ -7,9 +7,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import jsoncodec
+
 
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine whose transactions serialize writes to one order (SPEC section 7)."""
+    options.setdefault("json_serializer", jsoncodec.dumps)
+    options.setdefault("json_deserializer", jsoncodec.loads)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         _serialize_sqlite_writes(engine)

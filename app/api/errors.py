@@ -17,7 +17,7 @@ from app.domain.errors import (
     StaleVersion,
     StateConflict,
 )
-from app.service.unit_of_work import Busy, DuplicateReference
+from app.service.unit_of_work import Busy
 
 log = logging.getLogger("app.errors")
 
@@ -44,15 +44,9 @@ class PreconditionRequired(DomainError):
     code = "precondition-malformed"
 
 
-class RequestInFlight(DomainError):
-    code = "request-in-flight"
-
-
 STATUS: list[tuple[type[DomainError], int]] = [
     (RuleViolation, 422),
     (StateConflict, 409),
-    (DuplicateReference, 409),
-    (RequestInFlight, 409),
     (NotFound, 404),
     (StaleVersion, 412),
     (PreconditionRequired, 400),

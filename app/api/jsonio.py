@@ -1,29 +1,17 @@
-"""JSON in and out with exact decimals: numbers are read as Decimal and written as numbers."""
+"""Flask and webargs reading and writing JSON with exact decimals."""
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
-import simplejson
 from flask.json.provider import JSONProvider
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from app.jsoncodec import dumps, loads
 
-def _no_constants(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not a number", name, 0)
-
-
-def loads(data: str | bytes) -> Any:
-    """Parse JSON, every fractional number as an exact Decimal."""
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
-
-
-def dumps(obj: Any, **kwargs: Any) -> str:
-    return simplejson.dumps(obj, use_decimal=True, ensure_ascii=False, **kwargs)
+__all__ = ["DecimalJSONProvider", "DecimalParser", "dumps", "loads"]
 
 
 class DecimalJSONProvider(JSONProvider):
@@ -31,16 +19,10 @@ class DecimalJSONProvider(JSONProvider):
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         kwargs.pop("default", None)
-        return dumps(obj, default=_default, **kwargs)
+        return dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads(s)
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class DecimalParser(FlaskParser):

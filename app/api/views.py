@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema
 
+from app.api import jsonio
 from app.api import schemas as s
 from app.api.auth import require_business
 from app.api.errors import PreconditionRequired
 from app.api.jsonio import DecimalParser
 from app.api.presenters import Presenter
+from app.domain.errors import FieldError, field_errors
 from app.domain.money import bp_to_rate, to_major
-from app.service.orders import Context, OrderService
+from app.service.orders import Context, Idempotency, OrderService, Outcome, Present
 
 PREFIX = "/accounting/v1/businesses/<string(maxlength=16):business>"
 ORDER = "/customers/<string(maxlength=30):customer>/orders/<string(maxlength=16):order_ref>"
@@ -39,8 +44,8 @@ def service() -> OrderService:
 
 
 def context(business: str, customer: str, order_ref: str) -> Context:
-    """The order addressed by the path, with the client's If-Match if any."""
-    return Context(business, customer, order_ref, if_match=_if_match())
+    """The order addressed by the path, with the client's If-Match and idempotency key."""
+    return Context(business, customer, order_ref, if_match=_if_match(), idempotency=_key())
 
 
 def _if_match() -> int | None:
@@ -53,11 +58,47 @@ def _if_match() -> int | None:
     return int(tag)
 
 
-def written(body: dict[str, Any], version: int | None = None) -> dict[str, Any]:
-    """Every write answers with internalRequestId; the order's new version is the ETag."""
-    if version is not None:
-        g.etag = version
+def _key() -> Idempotency | None:
+    """Idempotency-Key, or else X-Request-ID, with a fingerprint of the request it names."""
+    header = "Idempotency-Key" if "Idempotency-Key" in request.headers else "X-Request-ID"
+    key = request.headers.get(header)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 128 or not key.isprintable():
+        raise field_errors(FieldError(header, "invalid", "1-128 printable characters"))
+    body = jsonio.loads(request.get_data(cache=True) or b"null")
+    fingerprint = f"{request.method} {request.path}?{request.query_string.decode()} "
+    digest = hashlib.sha256((fingerprint + jsonio.dumps(body, sort_keys=True)).encode())
+    return Idempotency(key, digest.hexdigest())
+
+
+def written(body: dict[str, Any]) -> dict[str, Any]:
+    """Every write answers with internalRequestId."""
     return {"internalRequestId": g.request_id, **body}
+
+
+def answer(outcome: Outcome) -> Response:
+    """The write's stored body as sent the first time; replays say so.
+
+    The body was dumped through its response schema inside the write's transaction, so a
+    replay answers byte for byte what the first request answered.
+    """
+    response = Response(jsonio.dumps(outcome.body), mimetype="application/json")
+    if outcome.version is not None:
+        g.etag = outcome.version
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def dumped(schema: Schema, render: Callable[[Any, Any], dict[str, Any]]) -> Present:
+    """A presenter for a write: render, add internalRequestId, dump through the schema."""
+
+    def present(order: Any, result: Any) -> dict[str, Any]:
+        body: dict[str, Any] = schema.dump(written(render(order, result)))
+        return body
+
+    return present
 
 
 def errors_documented(func: Any) -> Any:
@@ -68,15 +109,31 @@ def errors_documented(func: Any) -> Any:
     return func
 
 
+def _event(reference: str | None = None) -> Present:
+    """Present a cancellation, return, goodwill or payment: the order and any refund."""
+
+    def render(order: Any, result: Any) -> dict[str, Any]:
+        presenter = Presenter(order)
+        return {
+            "reference": reference or getattr(result, "payment_id", ""),
+            "order": presenter.order_body(),
+            "refund": presenter.refund(getattr(result, "refund", None)),
+        }
+
+    return dumped(s.EventResponseSchema(), render)
+
+
 @blp.route("/customers/<string(maxlength=30):customer>/orders")
 class Orders(MethodView):
     @blp.arguments(s.OrderSchema)
     @blp.response(200, s.OrderResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str) -> dict[str, Any]:
+    def post(self, body: dict[str, Any], business: str, customer: str) -> Response:
         """Create an order: positions as sent; nothing is booked yet."""
-        order = service().create_order(business, customer, body)
-        return written(Presenter(order).order_body(), order.version)
+        ctx = context(business, customer, body["orderReference"])
+        present = dumped(s.OrderResponseSchema(), lambda order, _: Presenter(order).order_body())
+        outcome = service().create_order(ctx, body, present)
+        return answer(outcome)
 
 
 @blp.route(ORDER)
@@ -97,12 +154,12 @@ class Invoices(MethodView):
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Invoice whole open positions; books receivable against revenue and VAT."""
-        ctx = context(business, customer, order_ref)
-        service().create_invoice(ctx, body)
-        order, invoice = service().get_invoice(
-            Context(business, customer, order_ref), body["invoiceReference"]
+        outcome = service().create_invoice(
+            context(business, customer, order_ref),
+            body,
+            dumped(s.InvoiceResponseSchema(), lambda order, inv: Presenter(order).invoice(inv)),
         )
-        return written(Presenter(order).invoice(invoice), order.version)
+        return answer(outcome)
 
 
 @blp.route(ORDER + "/invoices/<string(maxlength=30):invoice_ref>")
@@ -129,24 +186,20 @@ class InvoiceResource(MethodView):
         invoice_ref: str,
     ) -> Any:
         """Correct an issued invoice: credit note, new version, tax rebooking, refund."""
-        ctx = context(business, customer, order_ref)
-        result = service().correct_invoice(ctx, invoice_ref, body, query["dryRun"])
-        order, _ = service().get_invoice(Context(business, customer, order_ref), invoice_ref)
-        presenter = Presenter(order)
-        return written(presenter.correction(result, query["dryRun"]), order.version)
+        dry_run = query["dryRun"]
+        outcome = service().correct_invoice(
+            context(business, customer, order_ref),
+            invoice_ref,
+            body,
+            dumped(
+                s.CorrectionResponseSchema(),
+                lambda order, result: Presenter(order).correction(result, dry_run),
+            ),
+            dry_run,
+        )
+        return answer(outcome)
 
     post = put
-
-
-def _event(effects: Any, reference: str, business: str, customer: str, order_ref: str) -> Any:
-    order = service().get_order(Context(business, customer, order_ref))
-    presenter = Presenter(order)
-    body = {
-        "reference": reference,
-        "order": presenter.order_body(),
-        "refund": presenter.refund(effects.refund),
-    }
-    return written(body, order.version)
 
 
 @blp.route(ORDER + "/cancellations")
@@ -156,8 +209,8 @@ class Cancellations(MethodView):
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Cancel whole open positions; refunds what was paid for them, if anything."""
-        reference, effects = service().cancel(context(business, customer, order_ref), body)
-        return _event(effects, reference, business, customer, order_ref)
+        ctx = context(business, customer, order_ref)
+        return answer(service().cancel(ctx, body, _event()))
 
 
 @blp.route(ORDER + "/returns")
@@ -167,8 +220,8 @@ class Returns(MethodView):
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Return whole or partial quantities of invoiced positions."""
-        effects = service().return_items(context(business, customer, order_ref), body)
-        return _event(effects, body["returnReference"], business, customer, order_ref)
+        ctx = context(business, customer, order_ref)
+        return answer(service().return_items(ctx, body, _event(body["returnReference"])))
 
 
 @blp.route(ORDER + "/goodwills")
@@ -178,8 +231,8 @@ class Goodwills(MethodView):
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Credit a gross amount on invoiced positions."""
-        effects = service().grant_goodwill(context(business, customer, order_ref), body)
-        return _event(effects, body["goodwillReference"], business, customer, order_ref)
+        ctx = context(business, customer, order_ref)
+        return answer(service().grant_goodwill(ctx, body, _event(body["goodwillReference"])))
 
 
 @blp.route(ORDER + "/payments")
@@ -189,14 +242,8 @@ class Payments(MethodView):
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Book a payment; without an amount, everything that is open."""
-        payment = service().receive_payment(context(business, customer, order_ref), body)
-        order = service().get_order(Context(business, customer, order_ref))
-        body = {
-            "reference": payment.payment_id,
-            "order": Presenter(order).order_body(),
-            "refund": None,
-        }
-        return written(body, order.version)
+        ctx = context(business, customer, order_ref)
+        return answer(service().receive_payment(ctx, body, _event()))
 
 
 @blp.route(ORDER + "/refunds")

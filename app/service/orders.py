@@ -11,12 +11,24 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import orm
-from app.adapters.repository import OrderRepository
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, check_reverse_charge
 from app.service import commands
-from app.service.unit_of_work import UnitOfWork, run
+from app.service.unit_of_work import (
+    IdempotencyKeyReused,
+    RequestInFlight,
+    UnitOfWork,
+    run,
+)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """The client's Idempotency-Key (or X-Request-ID) and a fingerprint of its request."""
+
+    key: str
+    request_hash: str
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,20 @@ class Context:
     customer: str
     order_reference: str
     if_match: int | None = None
+    idempotency: Idempotency | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to a write: the presented body and the order's version (its ETag)."""
+
+    body: dict[str, Any]
+    version: int | None  # None when nothing was written (dry run, identical correction)
+    replayed: bool = False
+
+
+Present = Callable[[model.Order, Any], dict[str, Any]]
+Change = Callable[[model.Order, UnitOfWork], tuple[Any, bool]]
 
 
 def today() -> date:
@@ -53,25 +79,63 @@ class OrderService:
     def __init__(self, session_factory: sessionmaker[Session]):
         self.session_factory = session_factory
 
-    def _write(
+    def _execute(
         self,
         ctx: Context,
-        change: Callable[[model.Order, OrderRepository], Any],
+        act: Callable[[UnitOfWork], tuple[model.Order, Any, bool]],
+        present: Present,
         dry_run: bool = False,
-    ) -> Any:
-        """Lock the order, apply a change, store its effects, commit (unless dry run)."""
+    ) -> Outcome:
+        """One write: replay a stored answer, or act, present and commit in one transaction.
 
-        def use_case(uow: UnitOfWork) -> Any:
-            order = _owned(uow.orders.lock(ctx.business, ctx.order_reference), ctx)
-            _check_version(order, ctx)
-            result = change(order, uow.orders)
-            if dry_run:
+        The answer is stored under the client's key in the same transaction as the change
+        itself, so a retry after any failure either replays it or finds nothing written.
+        """
+        key = None if dry_run else ctx.idempotency
+
+        def use_case(uow: UnitOfWork) -> Outcome:
+            if key is not None:
+                if not uow.idempotency.try_guard(ctx.business, key.key):
+                    raise RequestInFlight("a request with this Idempotency-Key is still running")
+                stored = uow.idempotency.find(ctx.business, key.key)
+                if stored is not None:
+                    if stored.request_hash != key.request_hash:
+                        raise IdempotencyKeyReused(
+                            "this Idempotency-Key was used with another request",
+                            [
+                                FieldError(
+                                    "Idempotency-Key",
+                                    "idempotency-key-reused",
+                                    "send a new key for a new request",
+                                )
+                            ],
+                        )
+                    return Outcome(stored.body, stored.version, replayed=True)
+            order, result, changed = act(uow)
+            uow.session.flush()
+            body = present(order, result)
+            if dry_run or not changed:
                 uow.discard()
-            else:
-                uow.commit()
-            return result
+                return Outcome(body, None)
+            if key is not None:
+                uow.idempotency.save(ctx.business, key.key, key.request_hash, body, order.version)
+            uow.commit()
+            return Outcome(body, order.version)
 
         return run(self.session_factory, use_case)
+
+    def _write(
+        self, ctx: Context, change: Change, present: Present, dry_run: bool = False
+    ) -> Outcome:
+        """Lock the order first, in its own statement, then check and apply the change."""
+
+        def act(uow: UnitOfWork) -> tuple[model.Order, Any, bool]:
+            order = _owned(uow.orders.lock(ctx.business, ctx.order_reference), ctx)
+            _check_version(order, ctx)
+            result, changed = change(order, uow)
+            return order, result, changed
+
+        return self._execute(ctx, act, present, dry_run)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -104,57 +168,60 @@ class OrderService:
 
     # --- writes --------------------------------------------------------------------------
 
-    def create_order(self, business: str, customer: str, body: dict[str, Any]) -> model.Order:
+    def create_order(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
         """Record an order as sent; nothing is booked yet."""
         currency = body["currency"]
         items = commands.item_specs(body["items"], currency, "items")
         vat_id = (body.get("billToAddress") or {}).get("taxIdentificationNumber")
         check_reverse_charge(items, vat_id, "billToAddress.taxIdentificationNumber")
-        if body.get("customerNumber") not in (None, customer):
+        if body.get("customerNumber") not in (None, ctx.customer):
             raise field_errors(
                 FieldError(
                     "customerNumber", "customer-mismatch", "must equal the customer in the path"
                 )
             )
-        order = model.Order(
-            business, body["orderReference"], customer, currency, commands.header_of(body), items
-        )
 
-        def use_case(uow: UnitOfWork) -> model.Order:
-            if uow.orders.exists(business, order.order_reference):
+        def act(uow: UnitOfWork) -> tuple[model.Order, None, bool]:
+            if uow.orders.exists(ctx.business, ctx.order_reference):
                 raise StateConflict(
-                    f"order {order.order_reference} already exists", code="order-exists"
+                    f"order {ctx.order_reference} already exists", code="order-exists"
                 )
+            order = model.Order(
+                ctx.business,
+                ctx.order_reference,
+                ctx.customer,
+                currency,
+                commands.header_of(body),
+                items,
+            )
             uow.orders.add(order)
             _outbox(uow.session, order, "order.created", {})
-            uow.commit()
-            return order
+            return order, None, True
 
-        return run(self.session_factory, use_case)
+        return self._execute(ctx, act, present)
 
-    def create_invoice(self, ctx: Context, body: dict[str, Any]) -> model.Invoice:
+    def create_invoice(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
         """Invoice whole open positions; books receivable against revenue and VAT."""
         spec = commands.invoice_spec(body)
 
-        def change(order: model.Order, repo: OrderRepository) -> model.Invoice:
-            owner = repo.invoice_owner(ctx.business, spec.invoice_reference)
-            if owner is not None:
+        def change(order: model.Order, uow: UnitOfWork) -> tuple[model.Invoice, bool]:
+            if uow.orders.invoice_owner(ctx.business, spec.invoice_reference) is not None:
                 raise StateConflict(
                     f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
                 )
             invoice, effects = order.create_invoice(spec)
-            _store(repo, order, effects, "invoice.created", spec.invoice_reference)
-            return invoice
+            _store(uow, order, effects, "invoice.created", spec.invoice_reference)
+            return invoice, True
 
-        result: model.Invoice = self._write(ctx, change)
-        return result
+        return self._write(ctx, change, present)
 
-    def cancel(self, ctx: Context, body: dict[str, Any]) -> tuple[str, Effects]:
+    def cancel(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+        """Cancel whole open positions; refund what was paid for them, if anything."""
         reference = body.get("cancellationReference") or f"C-{uuid.uuid4().hex[:12]}"
         refs = [i["orderItemReference"] for i in body["items"]]
 
-        def change(order: model.Order, repo: OrderRepository) -> Effects:
-            if repo.document_taken(ctx.business, orm.cancellations, reference):
+        def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
+            if uow.orders.document_taken(ctx.business, orm.cancellations, reference):
                 raise _taken("cancellationReference", reference)
             effects = order.cancel(
                 reference,
@@ -163,17 +230,17 @@ class OrderService:
                 body.get("cancellationDate") or today(),
                 commands.jsonable(body.get("bankDetails")),
             )
-            _store(repo, order, effects, "order.cancelled", reference)
-            return effects
+            _store(uow, order, effects, "order.cancelled", reference)
+            return effects, True
 
-        effects: Effects = self._write(ctx, change)
-        return reference, effects
+        return self._write(ctx, change, present)
 
-    def return_items(self, ctx: Context, body: dict[str, Any]) -> Effects:
+    def return_items(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+        """Take back whole or partial quantities of invoiced positions."""
         reference = body["returnReference"]
 
-        def change(order: model.Order, repo: OrderRepository) -> Effects:
-            if repo.document_taken(ctx.business, orm.credits, reference, kind=model.RETURN):
+        def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
+            if uow.orders.document_taken(ctx.business, orm.credits, reference, kind=model.RETURN):
                 raise _taken("returnReference", reference)
             items = [
                 (i["orderItemReference"], commands.quantity_to_milli(i["quantity"]))
@@ -186,17 +253,17 @@ class OrderService:
                 body.get("returnDate") or today(),
                 commands.jsonable(body.get("bankDetails")),
             )
-            _store(repo, order, effects, "order.returned", reference)
-            return effects
+            _store(uow, order, effects, "order.returned", reference)
+            return effects, True
 
-        result: Effects = self._write(ctx, change)
-        return result
+        return self._write(ctx, change, present)
 
-    def grant_goodwill(self, ctx: Context, body: dict[str, Any]) -> Effects:
+    def grant_goodwill(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+        """Credit a gross amount on invoiced positions."""
         reference = body["goodwillReference"]
 
-        def change(order: model.Order, repo: OrderRepository) -> Effects:
-            if repo.document_taken(ctx.business, orm.credits, reference, kind=model.GOODWILL):
+        def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
+            if uow.orders.document_taken(ctx.business, orm.credits, reference, kind=model.GOODWILL):
                 raise _taken("goodwillReference", reference)
             items = [
                 (
@@ -212,14 +279,15 @@ class OrderService:
                 body.get("goodwillDate") or today(),
                 commands.jsonable(body.get("bankDetails")),
             )
-            _store(repo, order, effects, "order.goodwill", reference)
-            return effects
+            _store(uow, order, effects, "order.goodwill", reference)
+            return effects, True
 
-        result: Effects = self._write(ctx, change)
-        return result
+        return self._write(ctx, change, present)
 
-    def receive_payment(self, ctx: Context, body: dict[str, Any]) -> model.Payment:
-        def change(order: model.Order, repo: OrderRepository) -> model.Payment:
+    def receive_payment(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+        """Book money received; without an amount, everything that is open."""
+
+        def change(order: model.Order, uow: UnitOfWork) -> tuple[model.Payment, bool]:
             amount = body.get("amount")
             minor = None if amount is None else commands.minor(amount, order.currency, "amount")
             payment, effects = order.receive_payment(
@@ -228,15 +296,19 @@ class OrderService:
                 body.get("paymentReference"),
                 body.get("paymentDate") or today(),
             )
-            _store(repo, order, effects, "payment.received", payment.payment_id)
-            return payment
+            _store(uow, order, effects, "payment.received", payment.payment_id)
+            return payment, True
 
-        result: model.Payment = self._write(ctx, change)
-        return result
+        return self._write(ctx, change, present)
 
     def correct_invoice(
-        self, ctx: Context, invoice_reference: str, body: dict[str, Any], dry_run: bool
-    ) -> CorrectionResult:
+        self,
+        ctx: Context,
+        invoice_reference: str,
+        body: dict[str, Any],
+        present: Present,
+        dry_run: bool = False,
+    ) -> Outcome:
         """Nullify the current version with a credit note, issue the next, rebook, refund."""
         order_body, invoice_body = body["order"], body["invoice"]
         items = commands.item_specs(order_body["items"], order_body["currency"], "order.items")
@@ -245,7 +317,7 @@ class OrderService:
         spec = commands.invoice_spec(invoice_body)
         refs = {k: order_body.get(k) for k in ("customerNumber", "orderReference", "currency")}
 
-        def use_case(uow: UnitOfWork) -> CorrectionResult:
+        def act(uow: UnitOfWork) -> tuple[model.Order, CorrectionResult, bool]:
             order = uow.orders.lock(ctx.business, ctx.order_reference)
             if order is None:
                 raise NotFound(f"order {ctx.order_reference} not found")
@@ -260,9 +332,13 @@ class OrderService:
             _check_version(order, ctx)
             if order.invoice(invoice_reference) is None:
                 raise NotFound(f"invoice {invoice_reference} not found")
-            credit_ref = body.get("goodwillReference")
             result, effects = order.correct_invoice(
-                invoice_reference, spec, commands.header_of(order_body), items, refs, credit_ref
+                invoice_reference,
+                spec,
+                commands.header_of(order_body),
+                items,
+                refs,
+                body.get("goodwillReference"),
             )
             if result.credit_note is not None:
                 with uow.session.no_autoflush:  # look for others' notes, not the new one
@@ -271,14 +347,11 @@ class OrderService:
                     )
                 if taken:
                     raise _taken("goodwillReference", result.credit_note.reference)
-            if dry_run or not result.changed:
-                uow.discard()
-                return result
-            _store(uow.orders, order, effects, "invoice.corrected", invoice_reference)
-            uow.commit()
-            return result
+            if result.changed:
+                _store(uow, order, effects, "invoice.corrected", invoice_reference)
+            return order, result, result.changed
 
-        return run(self.session_factory, use_case)
+        return self._execute(ctx, act, present, dry_run)
 
 
 def _taken(field_name: str, reference: str) -> StateConflict:
@@ -290,13 +363,13 @@ def _taken(field_name: str, reference: str) -> StateConflict:
 
 
 def _store(
-    repo: OrderRepository, order: model.Order, effects: Effects, topic: str, reference: str
+    uow: UnitOfWork, order: model.Order, effects: Effects, topic: str, reference: str
 ) -> None:
-    repo.store(order, effects)
-    payload = {"reference": reference, "version": order.version}
+    uow.orders.store(order, effects)
+    payload: dict[str, Any] = {"reference": reference, "version": order.version}
     if effects.refund is not None:
         payload["refund"] = effects.refund.refund_id
-    _outbox(repo.session, order, topic, payload)
+    _outbox(uow.session, order, topic, payload)
 
 
 def _outbox(session: Session, order: model.Order, topic: str, payload: dict[str, Any]) -> None:

@@ -10,8 +10,9 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters.idempotency import IdempotencyStore
 from app.adapters.repository import OrderRepository
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, RuleViolation, StateConflict
 
 T = TypeVar("T")
 
@@ -25,10 +26,22 @@ class Busy(DomainError):
     code = "order-busy"
 
 
-class DuplicateReference(DomainError):
+class DuplicateReference(StateConflict):
     """Another request took the same reference at the same moment (HTTP 409)."""
 
     code = "reference-taken"
+
+
+class RequestInFlight(StateConflict):
+    """A request with the same Idempotency-Key is still running (HTTP 409)."""
+
+    code = "request-in-flight"
+
+
+class IdempotencyKeyReused(RuleViolation):
+    """The Idempotency-Key was used before with another request (HTTP 422)."""
+
+    code = "idempotency-key-reused"
 
 
 class UnitOfWork:
@@ -40,6 +53,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
         self.orders = OrderRepository(self.session)
+        self.idempotency = IdempotencyStore(self.session)
         return self
 
     def __exit__(

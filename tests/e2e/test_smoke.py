@@ -4,7 +4,7 @@ from tests.e2e.conftest import Api, journal_balances
 
 
 def test_order_invoice_payment_books_a_balanced_journal(api: Api) -> None:
-    order, invoice = api.invoiced_order()
+    order, _invoice = api.invoiced_order()
     ref = order["orderReference"]
     assert api.pay(ref).status_code == 200
     read = api.order(ref)

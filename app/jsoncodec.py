@@ -1,0 +1,31 @@
+"""JSON with exact decimals, for the wire and for JSON columns alike."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import simplejson
+
+
+def _no_constants(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a number", name, 0)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse JSON, every fractional number as an exact Decimal; NaN and Infinity refused."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """Decimals as JSON numbers (never through float), dates as ISO strings."""
+    kwargs.setdefault("default", _default)
+    return simplejson.dumps(obj, use_decimal=True, ensure_ascii=False, **kwargs)

@@ -1,0 +1,87 @@
+"""Domain objects built directly, without HTTP: item specs, invoice specs and orders."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+import factory
+
+from app.domain import ledger
+from app.domain.model import Effects, InvoiceSpec, ItemSpec, Order
+
+
+class ItemSpecFactory(factory.Factory):
+    """A 19 % article at 11.90 gross, quantity 1 (amounts in minor units)."""
+
+    class Meta:
+        model = ItemSpec
+
+    item_ref = factory.Sequence(lambda n: n + 1)
+    quantity_milli = 1000
+    unit_gross = 1190
+    rate_bp = 1900
+    vat_type = "NORMAL"
+    position_type = "SALES_ARTICLE"
+    product_id = factory.LazyAttribute(lambda o: f"SKU-{o.item_ref}")
+    description = "Blumentopf XL"
+
+
+class InvoiceSpecFactory(factory.Factory):
+    class Meta:
+        model = InvoiceSpec
+
+    invoice_reference = factory.Sequence(lambda n: f"INV{n:08d}")
+    invoice_date = date(2024, 6, 10)
+    due_date = date(2024, 7, 10)
+    item_refs = (1, 2)
+    fields = factory.LazyFunction(lambda: {"dispatchDate": "2024-06-09"})
+
+
+class OrderAggregateFactory(factory.Factory):
+    """An order of two 19 % positions: 1 x 11.90 and 1 x 23.80 (35.70 gross)."""
+
+    class Meta:
+        model = Order
+
+    business_code = "1000"
+    order_reference = factory.Sequence(lambda n: f"ORD{n:08d}")
+    customer_number = "TFI2021072801"
+    currency = "EUR"
+    header = factory.LazyFunction(
+        lambda: {"orderDate": "2024-06-01", "supplyingCountry": "DE", "vatDeclarationCountry": "DE"}
+    )
+    items = factory.LazyFunction(
+        lambda: [ItemSpecFactory(item_ref=1), ItemSpecFactory(item_ref=2, unit_gross=2380)]
+    )
+
+
+def invoice_all(order: Order, **fields: Any) -> tuple[InvoiceSpec, Effects]:
+    """Invoice every open position of the order on one invoice."""
+    refs = tuple(p.item_ref for p in order.positions if p.state == "open")
+    spec = InvoiceSpecFactory(item_refs=refs, **fields)
+    _invoice, effects = order.create_invoice(spec)
+    return spec, effects
+
+
+def restated(order: Order, **price_changes: int) -> list[ItemSpec]:
+    """The order's positions as they now read, with new unit prices by `p<ref>=minor`."""
+    specs = [p.spec() for p in order.positions]
+    return [
+        dataclasses.replace(s, unit_gross=price_changes.get(f"p{s.item_ref}", s.unit_gross))
+        for s in specs
+    ]
+
+
+def body_refs(order: Order) -> dict[str, str | None]:
+    """The identity fields a correction body restates."""
+    return {
+        "customerNumber": order.customer_number,
+        "orderReference": order.order_reference,
+        "currency": order.currency,
+    }
+
+
+def entries(effects: Effects) -> list[ledger.JournalEntry]:
+    return [item for item in effects.created if isinstance(item, ledger.JournalEntry)]
