@@ -102,3 +102,17 @@ def serve(host: str, port: int, workers: int | None) -> None:
         args += ["--workers", str(workers)]
     args.append("app.wsgi:app")
     os.execvp(args[0], args)
+
+
+@main.command()
+def verify() -> None:
+    """Check every invariant of every order; exit 1 naming each violation."""
+    from app.adapters import orm
+    from app.service.verify import verify as run_verify
+
+    orm.start_mappers()
+    checked, violations = run_verify(make_session_factory(make_engine(database_url())))
+    for violation in violations:
+        click.echo(violation)
+    click.echo(f"verify: {checked} orders checked, {len(violations)} violations", err=True)
+    sys.exit(1 if violations else 0)

@@ -27,9 +27,9 @@ trap 'exit 143' TERM
 pg_start
 echo "PostgreSQL on 127.0.0.1:$PG_PORT"
 
-step "pytest on PostgreSQL: unit, integration, e2e"
+step "pytest on PostgreSQL: unit, integration, e2e, concurrency (gunicorn)"
 ACCOUNTING_TEST_DATABASE_URL="$PG_URL" \
-    pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e "$@"
+    pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e tests/concurrency "$@"
 
 step "pytest on SQLite: e2e"
 ACCOUNTING_TEST_DATABASE_URL=sqlite \

@@ -57,10 +57,10 @@ class OrderAggregateFactory(factory.Factory):
     )
 
 
-def invoice_all(order: Order, **fields: Any) -> tuple[InvoiceSpec, Effects]:
-    """Invoice every open position of the order on one invoice."""
-    refs = tuple(p.item_ref for p in order.positions if p.state == "open")
-    spec = InvoiceSpecFactory(item_refs=refs, **fields)
+def invoice_open(order: Order, **fields: Any) -> tuple[InvoiceSpec, Effects]:
+    """Invoice the open positions (or those named by item_refs) on one invoice."""
+    fields.setdefault("item_refs", tuple(p.item_ref for p in order.positions if p.state == "open"))
+    spec = InvoiceSpecFactory(**fields)
     _invoice, effects = order.create_invoice(spec)
     return spec, effects
 

@@ -392,7 +392,9 @@ def test_a_return_after_a_goodwill_credits_only_what_is_left(api: Api) -> None:
 def test_an_open_position_cannot_receive_a_goodwill(api: Api) -> None:
     ref = new_order(api)
 
-    body = problem(api.goodwill(ref, "GW-OPEN", [(1, Decimal("1.00"))]), 409, "position-not-invoiced")
+    body = problem(
+        api.goodwill(ref, "GW-OPEN", [(1, Decimal("1.00"))]), 409, "position-not-invoiced"
+    )
 
     assert fields_of(body) == {"items"}
     assert api.journal(ref) == []

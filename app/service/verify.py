@@ -1,0 +1,125 @@
+"""`accounting verify`: every invariant over the whole database, each violation named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.adapters import orm
+from app.domain import ledger, model
+from app.domain.invariants import OrderFacts, order_violations
+
+BATCH = 500
+
+
+def _sums(
+    session: Session, table: orm.Table, column: str, business: str, refs: list[str]
+) -> dict[str, int]:
+    rows = session.execute(
+        select(table.c.order_reference, func.sum(table.c[column]))
+        .where(table.c.business_code == business)
+        .where(table.c.order_reference.in_(refs))
+        .group_by(table.c.order_reference)
+    ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def _receivables(session: Session, business: str, refs: list[str]) -> dict[str, int]:
+    lines, entries = orm.journal_lines, orm.journal_entries
+    rows = session.execute(
+        select(entries.c.order_reference, func.sum(lines.c.debit - lines.c.credit))
+        .join(
+            entries,
+            (entries.c.business_code == lines.c.business_code)
+            & (entries.c.entry_id == lines.c.entry_id),
+        )
+        .where(lines.c.business_code == business)
+        .where(lines.c.account == ledger.RECEIVABLE)
+        .where(entries.c.order_reference.in_(refs))
+        .group_by(entries.c.order_reference)
+    ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def unbalanced_entries(session: Session) -> list[str]:
+    """Journal entries whose debits and credits differ, or that have no lines."""
+    lines, entries = orm.journal_lines, orm.journal_entries
+    totals = (
+        select(
+            lines.c.business_code,
+            lines.c.entry_id,
+            func.sum(lines.c.debit).label("debit"),
+            func.sum(lines.c.credit).label("credit"),
+        )
+        .group_by(lines.c.business_code, lines.c.entry_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            entries.c.business_code,
+            entries.c.entry_id,
+            entries.c.kind,
+            entries.c.document_reference,
+            totals.c.debit,
+            totals.c.credit,
+        )
+        .outerjoin(
+            totals,
+            (totals.c.business_code == entries.c.business_code)
+            & (totals.c.entry_id == entries.c.entry_id),
+        )
+        .where((totals.c.debit.is_(None)) | (totals.c.debit != totals.c.credit))
+    ).all()
+    return [
+        f"journal entry {r[0]}/{r[1]} ({r[2]} {r[3]}): debit {r[4]} != credit {r[5]}" for r in rows
+    ]
+
+
+def _order_batches(session: Session) -> Iterator[tuple[str, list[str]]]:
+    keys = session.execute(
+        select(orm.orders.c.business_code, orm.orders.c.order_reference).order_by(
+            orm.orders.c.business_code, orm.orders.c.order_reference
+        )
+    ).all()
+    batch: list[str] = []
+    business = None
+    for code, ref in keys:
+        if code != business or len(batch) >= BATCH:
+            if batch and business is not None:
+                yield business, batch
+            business, batch = code, []
+        batch.append(ref)
+    if batch and business is not None:
+        yield business, batch
+
+
+def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
+    """Check every order and every journal entry; returns (orders checked, violations)."""
+    violations: list[str] = []
+    checked = 0
+    with session_factory() as session:
+        violations.extend(unbalanced_entries(session))
+        for business, refs in _order_batches(session):
+            orders = session.scalars(
+                select(model.Order)
+                .where(orm.orders.c.business_code == business)
+                .where(orm.orders.c.order_reference.in_(refs))
+            ).all()
+            payments = _sums(session, orm.payments, "amount", business, refs)
+            refunds = _sums(session, orm.refunds, "amount", business, refs)
+            credits = _sums(session, orm.credits, "gross", business, refs)
+            receivables = _receivables(session, business, refs)
+            for order in orders:
+                ref = order.order_reference
+                facts = OrderFacts(
+                    payments.get(ref, 0),
+                    refunds.get(ref, 0),
+                    credits.get(ref, 0),
+                    receivables.get(ref, 0),
+                )
+                violations.extend(order_violations(order, facts))
+                checked += 1
+            session.expunge_all()
+    return checked, violations

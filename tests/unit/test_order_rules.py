@@ -1,0 +1,544 @@
+"""The order aggregate's rules, without a database (SPEC sections 5 and 6)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+
+from app.domain.errors import DomainError, RuleViolation, StateConflict
+from app.domain.model import CANCELLED, INVOICED, NULLIFIED, OPEN, Effects, Order
+from tests.domain_factories import (
+    InvoiceSpecFactory,
+    ItemSpecFactory,
+    OrderAggregateFactory,
+    body_refs,
+    entries,
+    invoice_open,
+    restated,
+)
+
+TODAY = date(2024, 6, 20)
+
+
+def booked(effects: Effects) -> Effects:
+    """Assert that every journal entry the event created balances; return the effects."""
+    for entry in entries(effects):
+        assert entry.lines, entry.kind
+        assert sum(line.debit for line in entry.lines) == sum(
+            line.credit for line in entry.lines
+        ), entry.kind
+    return effects
+
+
+def refused(error: pytest.ExceptionInfo[DomainError], code: str, *fields: str) -> None:
+    """The error names this code and exactly these fields."""
+    assert error.value.code == code
+    assert [e.field for e in error.value.errors] == list(fields)
+    assert all(e.code == code for e in error.value.errors)
+
+
+def three_of_one() -> Order:
+    """One position: 3 x 11.90 = 35.70."""
+    return OrderAggregateFactory(items=[ItemSpecFactory(item_ref=1, quantity_milli=3000)])
+
+
+def paid(order: Order, amount: int | None = None) -> Order:
+    booked(order.receive_payment(amount, "VISA", None, TODAY)[1])
+    return order
+
+
+def ret(order: Order, items: list[tuple[int, int]], reference: str = "R1") -> Effects:
+    return booked(order.return_items(reference, None, items, TODAY, None))
+
+
+def goodwill(order: Order, items: list[tuple[int, int]], reference: str = "G1") -> Effects:
+    return booked(order.grant_goodwill(reference, None, items, TODAY, None))
+
+
+def cancel(order: Order, refs: list[int]) -> Effects:
+    return booked(order.cancel("C1", None, refs, TODAY, None))
+
+
+# --- invoice ---------------------------------------------------------------------------
+
+
+def test_an_invoice_takes_open_positions_and_books_the_sale() -> None:
+    order = OrderAggregateFactory()
+    invoice, effects = order.create_invoice(InvoiceSpecFactory(item_refs=(1, 2)))
+    (entry,) = entries(booked(effects))
+    assert [p.state for p in order.positions] == [INVOICED, INVOICED]
+    assert {p.invoice_reference for p in order.positions} == {invoice.invoice_reference}
+    assert (invoice.current.gross, invoice.current.net, invoice.current.vat) == (3570, 3000, 570)
+    assert entry.kind == "invoice"
+    assert (entry.lines[0].account, entry.lines[0].debit) == ("receivable", 3570)
+    assert order.version == 2
+
+
+def test_an_order_may_be_invoiced_in_several_partial_shipments() -> None:
+    order = OrderAggregateFactory()
+    booked(order.create_invoice(InvoiceSpecFactory(item_refs=(1,)))[1])
+    booked(order.create_invoice(InvoiceSpecFactory(item_refs=(2,)))[1])
+    assert len(order.invoices) == 2
+    assert order.invoiced_total == 3570
+
+
+def test_a_position_is_never_invoiced_twice() -> None:
+    order = OrderAggregateFactory()
+    order.create_invoice(InvoiceSpecFactory(item_refs=(1,)))
+    with pytest.raises(StateConflict) as error:
+        order.create_invoice(InvoiceSpecFactory(item_refs=(2, 1)))
+    refused(error, "position-not-open", "items")
+    assert order.position(2).state == OPEN  # type: ignore[union-attr]
+    assert len(order.invoices) == 1
+
+
+def test_a_cancelled_position_can_never_be_invoiced() -> None:
+    order = OrderAggregateFactory()
+    cancel(order, [2])
+    with pytest.raises(StateConflict) as error:
+        order.create_invoice(InvoiceSpecFactory(item_refs=(2,)))
+    refused(error, "position-not-open", "items")
+
+
+def test_an_unknown_position_is_named_by_its_index() -> None:
+    order = OrderAggregateFactory()
+    with pytest.raises(RuleViolation) as error:
+        order.create_invoice(InvoiceSpecFactory(item_refs=(1, 9)))
+    refused(error, "unknown-position", "items[1].orderItemReference")
+    assert order.position(1).state == OPEN  # type: ignore[union-attr]
+
+
+def test_an_invoice_reference_is_used_once_per_order() -> None:
+    order = OrderAggregateFactory()
+    order.create_invoice(InvoiceSpecFactory(invoice_reference="INV1", item_refs=(1,)))
+    with pytest.raises(StateConflict) as error:
+        order.create_invoice(InvoiceSpecFactory(invoice_reference="INV1", item_refs=(2,)))
+    assert error.value.code == "invoice-exists"
+
+
+# --- cancellation ----------------------------------------------------------------------
+
+
+def test_cancelling_open_positions_books_nothing_when_nothing_was_paid() -> None:
+    order = OrderAggregateFactory()
+    effects = cancel(order, [2])
+    assert order.position(2).state == CANCELLED  # type: ignore[union-attr]
+    assert entries(effects) == []
+    assert effects.refund is None
+    assert order.gross_total == 1190
+
+
+def test_only_open_positions_can_be_cancelled() -> None:
+    order = OrderAggregateFactory()
+    order.create_invoice(InvoiceSpecFactory(item_refs=(1,)))
+    with pytest.raises(StateConflict) as error:
+        order.cancel("C1", None, [1], TODAY, None)
+    refused(error, "position-not-open", "items")
+    assert order.position(1).state == INVOICED  # type: ignore[union-attr]
+
+
+def test_a_cancelled_position_cannot_be_cancelled_again() -> None:
+    order = OrderAggregateFactory()
+    cancel(order, [1])
+    with pytest.raises(StateConflict) as error:
+        order.cancel("C2", None, [1], TODAY, None)
+    refused(error, "position-not-open", "items")
+
+
+# --- return ----------------------------------------------------------------------------
+
+
+def test_a_partial_return_credits_the_returned_share() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    effects = ret(order, [(1, 1000)])
+    (entry,) = entries(effects)
+    assert entry.kind == "return"
+    assert order.credited_total == 1190
+    assert order.position(1).returned_milli == 1000  # type: ignore[union-attr]
+    assert order.position(1).remaining == 2380  # type: ignore[union-attr]
+
+
+def test_a_return_may_not_exceed_the_invoiced_quantity() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    with pytest.raises(StateConflict) as error:
+        order.return_items("R1", None, [(1, 4000)], TODAY, None)
+    refused(error, "return-exceeds-invoiced", "items[0].quantity")
+    assert order.credited_total == 0
+
+
+def test_several_returns_together_may_not_exceed_the_invoiced_quantity() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    ret(order, [(1, 2000)], "R1")
+    with pytest.raises(StateConflict) as error:
+        order.return_items("R2", None, [(1, 2000)], TODAY, None)
+    refused(error, "return-exceeds-invoiced", "items[0].quantity")
+    ret(order, [(1, 1000)], "R2")
+    assert order.position(1).returned_milli == 3000  # type: ignore[union-attr]
+    assert order.credited_total == 3570
+
+
+def test_only_invoiced_positions_can_be_returned() -> None:
+    order = OrderAggregateFactory()
+    with pytest.raises(StateConflict) as error:
+        order.return_items("R1", None, [(1, 1000)], TODAY, None)
+    refused(error, "position-not-invoiced", "items")
+
+
+# --- goodwill --------------------------------------------------------------------------
+
+
+def test_a_goodwill_books_the_reverse_of_its_net_and_vat() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    (entry,) = entries(goodwill(order, [(1, 1190)]))
+    amounts = {line.account: (line.debit, line.credit) for line in entry.lines}
+    assert amounts == {"receivable": (0, 1190), "revenue": (1000, 0), "vat-payable": (190, 0)}
+
+
+def test_a_goodwill_may_not_exceed_what_is_left_of_the_position() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    with pytest.raises(StateConflict) as error:
+        order.grant_goodwill("G1", None, [(1, 3571)], TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+    goodwill(order, [(1, 3570)])
+    assert order.position(1).remaining == 0  # type: ignore[union-attr]
+
+
+def test_a_goodwill_after_a_partial_return_is_limited_to_the_rest() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    ret(order, [(1, 1000)])
+    with pytest.raises(StateConflict) as error:
+        order.grant_goodwill("G1", None, [(1, 2381)], TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+    goodwill(order, [(1, 2380)])
+    assert order.credited_total == 3570
+
+
+def test_goodwills_together_may_not_exceed_the_position() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    goodwill(order, [(1, 1000)], "G1")
+    with pytest.raises(StateConflict) as error:
+        order.grant_goodwill("G2", None, [(1, 2571)], TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+
+
+def test_a_return_after_a_goodwill_never_credits_more_than_is_left() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    goodwill(order, [(1, 3000)])
+    ret(order, [(1, 3000)])
+    assert order.credited_total == 3570
+    assert order.position(1).remaining == 0  # type: ignore[union-attr]
+
+
+def test_only_invoiced_positions_receive_a_goodwill() -> None:
+    order = OrderAggregateFactory()
+    with pytest.raises(StateConflict) as error:
+        order.grant_goodwill("G1", None, [(2, 100)], TODAY, None)
+    refused(error, "position-not-invoiced", "items")
+
+
+# --- payment ---------------------------------------------------------------------------
+
+
+def test_a_payment_without_an_amount_pays_the_balance() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    payment, effects = order.receive_payment(None, "VISA", "P1", TODAY)
+    (entry,) = entries(booked(effects))
+    assert payment.amount == 3570
+    assert order.balance == 0
+    assert {line.account: line.debit for line in entry.lines} == {
+        "payment-clearing": 3570,
+        "receivable": 0,
+    }
+
+
+def test_a_payment_may_not_exceed_the_balance() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order, 3000)
+    with pytest.raises(StateConflict) as error:
+        order.receive_payment(571, "VISA", None, TODAY)
+    refused(error, "payment-exceeds-balance", "amount")
+    assert order.paid_total == 3000
+    paid(order, 570)
+    assert order.balance == 0
+
+
+def test_a_settled_order_has_nothing_to_pay() -> None:
+    order = paid(OrderAggregateFactory())
+    with pytest.raises(StateConflict) as error:
+        order.receive_payment(None, "VISA", None, TODAY)
+    assert error.value.code == "nothing-to-pay"
+
+
+# --- refund ----------------------------------------------------------------------------
+
+
+def test_a_payment_before_invoicing_refunds_nothing() -> None:
+    order = paid(OrderAggregateFactory())
+    _spec, effects = invoice_open(order)
+    assert booked(effects).refund is None
+    assert order.balance == 0
+
+
+def test_no_refund_while_the_order_is_worth_at_least_what_was_paid() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order, 1000)
+    effects = ret(order, [(1, 1000)])
+    assert effects.refund is None
+    assert order.refunded_total == 0
+
+
+def test_a_return_of_a_paid_order_refunds_the_returned_gross() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order)
+    effects = ret(order, [(1, 1000)])
+    assert effects.refund is not None
+    assert effects.refund.amount == 1190
+    assert [e.kind for e in entries(effects)] == ["return", "refund"]
+    assert order.balance == 0
+
+
+def test_a_refund_is_what_was_paid_beyond_what_the_order_is_now_worth() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order, 3000)
+    effects = ret(order, [(2, 1000)])
+    assert effects.refund is not None
+    assert effects.refund.amount == 3000 - 1190
+
+
+def test_a_refund_is_never_more_than_was_paid() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order, 1000)
+    effects = goodwill(order, [(1, 1190), (2, 2380)])
+    assert effects.refund is not None
+    assert effects.refund.amount == 1000
+    assert order.refunded_total == order.paid_total == 1000
+
+
+def test_each_overpayment_is_refunded_exactly_once() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order)
+    first = ret(order, [(1, 1000)], "R1")
+    second = ret(order, [(2, 1000)], "R2")
+    assert first.refund is not None
+    assert second.refund is not None
+    assert (first.refund.amount, second.refund.amount) == (1190, 2380)
+    assert order.refunded_total == order.paid_total == 3570
+
+
+def test_nothing_more_is_refunded_once_everything_paid_was_refunded() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order)
+    paid(order, 1000)
+    assert ret(order, [(2, 1000)], "R1").refund is None
+    refund = ret(order, [(1, 1000)], "R2").refund
+    assert refund is not None
+    assert refund.amount == 1000
+    assert order.refunded_total == 1000
+
+
+def test_cancelling_a_prepaid_position_refunds_its_gross() -> None:
+    order = paid(OrderAggregateFactory())
+    effects = cancel(order, [2])
+    assert effects.refund is not None
+    assert effects.refund.amount == 2380
+    assert [e.kind for e in entries(effects)] == ["refund"]
+
+
+# --- invoice correction ----------------------------------------------------------------
+
+
+def settled() -> tuple[Order, str]:
+    """An order whose two positions are on one invoice; returns it and the invoice reference."""
+    order = OrderAggregateFactory()
+    spec, _effects = invoice_open(order)
+    return order, spec.invoice_reference
+
+
+def correct(order: Order, invoice_reference: str, **price_changes: int):  # type: ignore[no-untyped-def]
+    invoice = order.invoice(invoice_reference)
+    assert invoice is not None
+    spec = InvoiceSpecFactory(invoice_reference=invoice_reference, item_refs=(1, 2))
+    return order.correct_invoice(
+        invoice_reference,
+        spec,
+        dict(order.header),
+        restated(order, **price_changes),
+        body_refs(order),
+        None,
+    )
+
+
+def test_a_lower_price_nullifies_the_invoice_and_issues_the_next_version() -> None:
+    order, ref = settled()
+    result, effects = correct(order, ref, p2=2000)
+    booked(effects)
+    invoice = order.invoice(ref)
+    assert invoice is not None
+    assert result.changed
+    assert (result.before.version, result.before.gross) == (1, 3570)
+    assert (result.after.version, result.after.gross) == (2, 3190)
+    assert [v.status for v in invoice.versions] == [NULLIFIED, "issued"]
+    assert result.credit_note is not None
+    assert result.credit_note.gross == 3570
+    assert [e.kind for e in entries(effects)] == ["credit-note", "invoice"]
+    assert order.gross_total == 3190
+
+
+def test_a_correction_of_a_paid_order_refunds_the_difference() -> None:
+    order, ref = settled()
+    paid(order)
+    result, effects = correct(order, ref, p2=2000)
+    booked(effects)
+    assert result.refund is not None
+    assert result.refund.amount == 380
+    assert order.balance == 0
+
+
+def test_repeating_the_invoice_as_it_reads_changes_nothing() -> None:
+    order = OrderAggregateFactory()
+    spec, _effects = invoice_open(order)
+    version = order.version
+    result, effects = order.correct_invoice(
+        spec.invoice_reference,
+        spec,
+        dict(order.header),
+        restated(order),
+        body_refs(order),
+        None,
+    )
+    assert result.changed is False
+    assert result.before is result.after
+    assert effects.created == []
+    assert order.version == version
+    assert len(order.invoice(spec.invoice_reference).versions) == 1  # type: ignore[union-attr]
+
+
+def test_a_correction_needs_every_position_settled() -> None:
+    order = OrderAggregateFactory()
+    spec, _effects = invoice_open(order, item_refs=(1,))
+    with pytest.raises(StateConflict) as error:
+        order.correct_invoice(
+            spec.invoice_reference,
+            spec,
+            dict(order.header),
+            restated(order),
+            body_refs(order),
+            None,
+        )
+    refused(error, "order-not-settled", "order.items")
+
+
+def test_returned_positions_cannot_be_corrected() -> None:
+    order, ref = settled()
+    ret(order, [(1, 1000)])
+    with pytest.raises(StateConflict) as error:
+        correct(order, ref, p2=2000)
+    refused(error, "position-returned", "invoice.items")
+
+
+def test_goodwilled_positions_cannot_be_corrected() -> None:
+    order, ref = settled()
+    goodwill(order, [(2, 100)])
+    with pytest.raises(StateConflict) as error:
+        correct(order, ref, p1=1000)
+    refused(error, "position-goodwilled", "invoice.items")
+
+
+def test_gross_price_may_not_increase() -> None:
+    order, ref = settled()
+    with pytest.raises(RuleViolation) as error:
+        correct(order, ref, p1=1191)
+    refused(error, "gross-price-increase", "order.items[0].grossUnitPrice")
+    assert order.version == 2
+    assert len(order.invoice(ref).versions) == 1  # type: ignore[union-attr]
+
+
+def test_quantity_may_not_change() -> None:
+    order, ref = settled()
+    items = restated(order)
+    items[1] = dataclasses.replace(items[1], quantity_milli=500)
+    spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(ref, spec, dict(order.header), items, body_refs(order), None)
+    refused(error, "quantity-change-forbidden", "order.items[1].quantity")
+
+
+def test_the_customer_may_not_change() -> None:
+    order, ref = settled()
+    spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
+    refs = {**body_refs(order), "customerNumber": "SOMEONE-ELSE"}
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(ref, spec, dict(order.header), restated(order), refs, None)
+    refused(error, "customer-change-forbidden", "order.customerNumber")
+
+
+def test_the_currency_may_not_change() -> None:
+    order, ref = settled()
+    spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
+    refs = {**body_refs(order), "currency": "USD"}
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(ref, spec, dict(order.header), restated(order), refs, None)
+    refused(error, "currency-change-forbidden", "order.currency")
+
+
+def test_the_invoice_keeps_its_positions() -> None:
+    order, ref = settled()
+    spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1,))
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(
+            ref, spec, dict(order.header), restated(order), body_refs(order), None
+        )
+    refused(error, "invoice-positions-changed", "invoice.items")
+
+
+def test_the_order_keeps_its_positions() -> None:
+    order, ref = settled()
+    spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(
+            ref, spec, dict(order.header), restated(order)[:1], body_refs(order), None
+        )
+    refused(error, "order-positions-changed", "order.items")
+
+
+def test_positions_on_another_invoice_must_be_restated_unchanged() -> None:
+    order = OrderAggregateFactory()
+    first, _effects = invoice_open(order, item_refs=(1,))
+    invoice_open(order, item_refs=(2,))
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(
+            first.invoice_reference,
+            first,
+            dict(order.header),
+            restated(order, p2=2000),
+            body_refs(order),
+            None,
+        )
+    refused(error, "position-change-forbidden", "order.items[1]")
+
+
+def test_a_credit_note_reference_is_used_once() -> None:
+    order, ref = settled()
+    spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
+    header, refs = dict(order.header), body_refs(order)
+    booked(order.correct_invoice(ref, spec, header, restated(order, p2=2000), refs, "CN1")[1])
+    with pytest.raises(StateConflict) as error:
+        order.correct_invoice(ref, spec, header, restated(order, p2=1500), refs, "CN1")
+    refused(error, "reference-taken", "goodwillReference")
