@@ -121,7 +121,10 @@ class Position:
     def remaining(self) -> int:
         """Gross not yet credited by returns or goodwills."""
         returned = line_gross(self.unit_gross, self.returned_milli)
-        return self.gross - returned - self.goodwill_amount
+        left = self.gross - returned - self.goodwill_amount
+        # A return after a goodwill credits only what the goodwill left, so the returned
+        # share plus the goodwill may pass the gross; nothing is left then, not less.
+        return max(left, 0) if self.gross >= 0 else min(left, 0)
 
     def document_line(self) -> dict[str, Any]:
         """The line an issued document carries for this position (immutable once issued)."""
@@ -516,8 +519,10 @@ class Order:
         for p, (_, qty) in zip(positions, items, strict=True):
             before = line_gross(p.unit_gross, p.returned_milli)
             after = line_gross(p.unit_gross, p.returned_milli + qty)
+            share = after - before
             # A goodwill may already have credited part of the position: never credit twice.
-            gross = min(after - before, p.remaining)
+            # A discount line's share is negative: limit it toward zero, not away from it.
+            gross = min(share, p.remaining) if share >= 0 else max(share, p.remaining)
             p.returned_milli += qty
             lines.append({**p.document_line(), "quantity_milli": qty, "gross": gross})
         country = self._credit_country(positions[0])

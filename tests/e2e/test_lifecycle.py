@@ -146,7 +146,8 @@ def test_an_invoice_may_not_name_a_position_twice(api: Api) -> None:
 
     response = invoice(api, ref, 1, 1)
 
-    assert response.status_code == 422
+    body = problem(response, 422, response.get_json()["code"])
+    assert fields_of(body) == {"items"}
     assert states(assert_books_agree(api, ref)) == {1: "open", 2: "open"}
 
 
