@@ -132,6 +132,7 @@ def _field_code(message: str) -> str:
     lowered = message.lower()
     for needle, code in (
         ("unknown field", "unknown-field"),
+        ("more than once", "duplicate-position"),
         ("missing data", "required"),
         ("not a valid", "invalid"),
         ("must be one of", "not-allowed"),

@@ -240,10 +240,16 @@ class InvoiceSchema(StrictSchema):
 
 
 def _unique_items(data: dict[str, Any]) -> None:
-    refs = [i["orderItemReference"] for i in data.get("items", [])]
-    duplicated = sorted({r for r in refs if refs.count(r) > 1})
-    if duplicated:
-        raise ValidationError(f"Positions named more than once: {duplicated}.", "items")
+    """Each position at most once per request, reported at every repetition."""
+    seen: set[int] = set()
+    repeated: dict[int, dict[str, list[str]]] = {}
+    for i, item in enumerate(data.get("items", [])):
+        ref = item["orderItemReference"]
+        if ref in seen:
+            repeated[i] = {"orderItemReference": [f"Position {ref} named more than once."]}
+        seen.add(ref)
+    if repeated:
+        raise ValidationError({"items": repeated})
 
 
 class CreateInvoiceSchema(InvoiceSchema):

@@ -18,6 +18,7 @@ from app.api.errors import PreconditionRequired
 from app.api.jsonio import DecimalParser
 from app.api.presenters import Presenter
 from app.domain.errors import FieldError, field_errors
+from app.domain.model import Effects
 from app.domain.money import bp_to_rate, to_major
 from app.service.orders import Context, Idempotency, OrderService, Outcome, Present
 
@@ -109,18 +110,17 @@ def errors_documented(func: Any) -> Any:
     return func
 
 
-def _event(reference: str | None = None) -> Present:
-    """Present a cancellation, return, goodwill or payment: the order and any refund."""
+def _render_event(order: Any, effects: Effects) -> dict[str, Any]:
+    """A cancellation, return, goodwill or payment: its reference, the order, any refund."""
+    presenter = Presenter(order)
+    return {
+        "reference": effects.reference,
+        "order": presenter.order_body(),
+        "refund": presenter.refund(effects.refund),
+    }
 
-    def render(order: Any, result: Any) -> dict[str, Any]:
-        presenter = Presenter(order)
-        return {
-            "reference": reference or getattr(result, "payment_id", ""),
-            "order": presenter.order_body(),
-            "refund": presenter.refund(getattr(result, "refund", None)),
-        }
 
-    return dumped(s.EventResponseSchema(), render)
+EVENT = dumped(s.EventResponseSchema(), _render_event)
 
 
 @blp.route("/customers/<string(maxlength=30):customer>/orders")
@@ -210,7 +210,7 @@ class Cancellations(MethodView):
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Cancel whole open positions; refunds what was paid for them, if anything."""
         ctx = context(business, customer, order_ref)
-        return answer(service().cancel(ctx, body, _event()))
+        return answer(service().cancel(ctx, body, EVENT))
 
 
 @blp.route(ORDER + "/returns")
@@ -221,7 +221,7 @@ class Returns(MethodView):
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Return whole or partial quantities of invoiced positions."""
         ctx = context(business, customer, order_ref)
-        return answer(service().return_items(ctx, body, _event(body["returnReference"])))
+        return answer(service().return_items(ctx, body, EVENT))
 
 
 @blp.route(ORDER + "/goodwills")
@@ -232,7 +232,7 @@ class Goodwills(MethodView):
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Credit a gross amount on invoiced positions."""
         ctx = context(business, customer, order_ref)
-        return answer(service().grant_goodwill(ctx, body, _event(body["goodwillReference"])))
+        return answer(service().grant_goodwill(ctx, body, EVENT))
 
 
 @blp.route(ORDER + "/payments")
@@ -243,7 +243,7 @@ class Payments(MethodView):
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
         """Book a payment; without an amount, everything that is open."""
         ctx = context(business, customer, order_ref)
-        return answer(service().receive_payment(ctx, body, _event()))
+        return answer(service().receive_payment(ctx, body, EVENT))
 
 
 @blp.route(ORDER + "/refunds")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from app.domain import model
 
@@ -16,6 +17,14 @@ class OrderFacts:
     refunds: int
     credits: int
     receivable: int  # the order's balance on the receivable account of the journal
+    # Gross credited on each position by the lines of its return and goodwill documents. The
+    # position itself cannot tell: a return after a goodwill credits only what was left.
+    position_credits: Mapping[int, int] = field(default_factory=dict)
+
+
+def _beyond(amount: int, gross: int) -> bool:
+    """More than the position's gross, away from zero (a discount line's gross is negative)."""
+    return amount > gross if gross >= 0 else amount < gross
 
 
 def order_violations(order: model.Order, facts: OrderFacts) -> list[str]:
@@ -62,8 +71,12 @@ def order_violations(order: model.Order, facts: OrderFacts) -> list[str]:
             broken(f"{what}: returned {p.returned_milli} above invoiced {p.quantity_milli}")
         if (p.returned_milli or p.goodwill_amount) and p.state != model.INVOICED:
             broken(f"{what} was credited but is not invoiced")
-        if p.remaining < 0:
-            broken(f"{what}: returns and goodwills exceed the position by {-p.remaining}")
+        credited = facts.position_credits.get(p.item_ref, 0)
+        if _beyond(credited, p.gross):
+            excess = abs(credited - p.gross)
+            broken(f"{what}: returns and goodwills exceed the position by {excess}")
+        if _beyond(p.goodwill_amount, p.gross):
+            broken(f"{what}: goodwill {p.goodwill_amount} above the position's gross {p.gross}")
 
     for invoice in order.invoices:
         found.extend(f"{name}: {v}" for v in invoice_violations(invoice))

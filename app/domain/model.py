@@ -49,8 +49,9 @@ class InvoiceSpec:
 
 @dataclass
 class Effects:
-    """What one business event created: new rows to store, and the refund if any."""
+    """What one business event created: its document reference, new rows, the refund if any."""
 
+    reference: str = ""
     created: list[object] = field(default_factory=list)
     refund: Refund | None = None
 
@@ -422,7 +423,7 @@ class Order:
         invoice = Invoice(spec.invoice_reference, version)
         self.invoices.append(invoice)
         self._touch()
-        effects = Effects()
+        effects = Effects(spec.invoice_reference)
         effects.add(
             self._entry(
                 "invoice",
@@ -450,7 +451,7 @@ class Order:
             )
         for p in positions:
             p.state = CANCELLED
-        effects = Effects()
+        effects = Effects(reference)
         effects.add(Cancellation(reference, reason, item_refs, when))
         self._settle_overpayment(f"cancellation {reference}", bank_details, effects, when)
         self._touch()
@@ -474,7 +475,7 @@ class Order:
 
     def _book_credit(self, credit: Credit, bank_details: dict[str, Any] | None) -> Effects:
         self.credited_total += credit.gross
-        effects = Effects()
+        effects = Effects(credit.reference)
         effects.add(
             credit,
             self._entry(
@@ -580,7 +581,7 @@ class Order:
         payment = Payment(amount, provider, reference, when)
         self.paid_total += amount
         self._touch()
-        effects = Effects()
+        effects = Effects(payment.payment_id)
         effects.add(
             payment,
             self._entry(

@@ -287,7 +287,7 @@ class OrderService:
     def receive_payment(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
         """Book money received; without an amount, everything that is open."""
 
-        def change(order: model.Order, uow: UnitOfWork) -> tuple[model.Payment, bool]:
+        def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
             amount = body.get("amount")
             minor = None if amount is None else commands.minor(amount, order.currency, "amount")
             payment, effects = order.receive_payment(
@@ -297,7 +297,7 @@ class OrderService:
                 body.get("paymentDate") or today(),
             )
             _store(uow, order, effects, "payment.received", payment.payment_id)
-            return payment, True
+            return effects, True
 
         return self._write(ctx, change, present)
 

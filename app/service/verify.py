@@ -26,6 +26,24 @@ def _sums(
     return {r[0]: int(r[1]) for r in rows}
 
 
+def _position_credits(
+    session: Session, business: str, refs: list[str]
+) -> dict[str, dict[int, int]]:
+    """Gross credited per position by the lines of every return and goodwill, by order."""
+    rows = session.execute(
+        select(orm.credits.c.order_reference, orm.credits.c.lines)
+        .where(orm.credits.c.business_code == business)
+        .where(orm.credits.c.order_reference.in_(refs))
+    ).all()
+    credited: dict[str, dict[int, int]] = {}
+    for order_reference, lines in rows:
+        per_position = credited.setdefault(order_reference, {})
+        for line in lines:
+            item_ref = int(line["item_ref"])
+            per_position[item_ref] = per_position.get(item_ref, 0) + int(line["gross"])
+    return credited
+
+
 def _receivables(session: Session, business: str, refs: list[str]) -> dict[str, int]:
     lines, entries = orm.journal_lines, orm.journal_entries
     rows = session.execute(
@@ -111,6 +129,7 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
             refunds = _sums(session, orm.refunds, "amount", business, refs)
             credits = _sums(session, orm.credits, "gross", business, refs)
             receivables = _receivables(session, business, refs)
+            position_credits = _position_credits(session, business, refs)
             for order in orders:
                 ref = order.order_reference
                 facts = OrderFacts(
@@ -118,6 +137,7 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
                     refunds.get(ref, 0),
                     credits.get(ref, 0),
                     receivables.get(ref, 0),
+                    position_credits.get(ref, {}),
                 )
                 violations.extend(order_violations(order, facts))
                 checked += 1

@@ -11,8 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from app.adapters.orm import metadata
 from tests import factories
 from tests.e2e.conftest import Api, fields_of, journal_balances, problem
 from tests.factories import AddressFactory, correction, item
@@ -35,7 +37,7 @@ def load_seed() -> Body:
 
 
 def ordered(api: Api, **fields: Any) -> Body:
-    """An order as created by the client (201-style answer checked)."""
+    """An order as the client created it."""
     order = cast(Body, factories.OrderFactory(**fields))
     response = api.create_order(order)
     assert response.status_code == 200, response.get_json()
@@ -84,21 +86,33 @@ def correct(api: Api, order: Body, invoice: Body, **kwargs: Any) -> TestResponse
 
 
 def corrected(api: Api, order: Body, invoice: Body, **kwargs: Any) -> Body:
-    """A correction that must be accepted; returns its answer."""
+    """A correction that must be accepted, leaving the books balanced; returns its answer."""
     response = correct(api, order, invoice, **kwargs)
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert_books_balance(api, order["orderReference"])
     answer: Body = response.get_json()
     return answer
 
 
+def row_counts(api: Api) -> dict[str, int]:
+    """Rows per table: catches writes no read shows (outbox events, stray documents)."""
+    session_factory = api.client.application.extensions["accounting"].session_factory
+    with session_factory() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in metadata.sorted_tables
+        }
+
+
 def snapshot(api: Api, order_ref: str, invoice_ref: str) -> Body:
-    """Everything a correction could write, as the API reads it."""
+    """Everything a correction could write, as the API reads it, and the row counts."""
     return {
         "order": api.order(order_ref),
         "invoice": api.invoice_doc(order_ref, invoice_ref),
         "journal": api.journal(order_ref),
         "refunds": api.refunds(order_ref),
         "taxReport": api.tax_report(),
+        "rows": row_counts(api),
     }
 
 
@@ -143,7 +157,9 @@ def entry_of(entries: list[Body], kind: str) -> Body:
     return entry
 
 
-def tax_rows(api: Api, period: tuple[str, str] = ("2000-01-01", "2099-12-31")) -> dict:
+def tax_rows(
+    api: Api, period: tuple[str, str] = ("2000-01-01", "2099-12-31")
+) -> dict[tuple[str, str, Decimal], tuple[Decimal, Decimal]]:
     """(country, VAT type, rate) -> (net, vat) of the tax report for the period."""
     return {
         (r["declarationCountry"], r["vatType"], r["vatPercent"]): (r["net"], r["vat"])
@@ -319,10 +335,12 @@ class TestReturnsAndGoodwills:
     def test_return_on_another_invoice_does_not_block(self, api: Api) -> None:
         order, first, _second = _two_invoices(api)
         ref = order["orderReference"]
+        assert api.pay(ref).status_code == 200
         assert api.return_items(ref, "R-1", [(2, Decimal(1))]).status_code == 200
-        answer = corrected(api, with_item(order, 0, description="Blumentopf XXL"), first)
-        assert answer["changed"] is True
-        assert_books_balance(api, ref)
+        body = with_item(order, 0, grossUnitPrice=Decimal("10.00"), vatAmount=Decimal("1.60"))
+        answer = corrected(api, body, first)
+        assert answer["refund"]["amount"] == Decimal("1.90")
+        assert [r["amount"] for r in api.refunds(ref)] == [Decimal("23.80"), Decimal("1.90")]
 
     def test_returned_position_blocks_its_invoice(self, api: Api) -> None:
         order, invoice = api.invoiced_order()
@@ -335,10 +353,12 @@ class TestReturnsAndGoodwills:
     def test_goodwill_on_another_invoice_does_not_block(self, api: Api) -> None:
         order, first, _second = _two_invoices(api)
         ref = order["orderReference"]
+        assert api.pay(ref).status_code == 200
         assert api.goodwill(ref, "G-1", [(2, Decimal("5.00"))]).status_code == 200
-        answer = corrected(api, with_item(order, 0, description="Blumentopf XXL"), first)
-        assert answer["changed"] is True
-        assert_books_balance(api, ref)
+        body = with_item(order, 0, grossUnitPrice=Decimal("10.00"), vatAmount=Decimal("1.60"))
+        answer = corrected(api, body, first)
+        assert answer["refund"]["amount"] == Decimal("1.90")
+        assert [r["amount"] for r in api.refunds(ref)] == [Decimal("5.00"), Decimal("1.90")]
 
     def test_goodwilled_position_blocks_its_invoice(self, api: Api) -> None:
         order, invoice = api.invoiced_order()
@@ -480,6 +500,19 @@ def _as_business(order: Body, vat_id: str | None) -> Body:
     )
 
 
+class TestVatAmount:
+    def test_vat_amount_must_match_the_new_rate(self, api: Api) -> None:
+        order, invoice = api.invoiced_order()
+        body = correction(with_item(order, 0, vatPercent=Decimal(16)), invoice)
+        refused(api, order, invoice, body, 422, "vat-amount-mismatch", "order.items[0].vatAmount")
+
+    def test_vat_amount_matching_the_new_rate_is_accepted(self, api: Api) -> None:
+        order, invoice = api.invoiced_order()
+        body = with_item(order, 0, vatPercent=Decimal(16), vatAmount=Decimal("1.64"))
+        answer = corrected(api, body, invoice)
+        assert [t["vatPercent"] for t in answer["after"]["taxes"]] == [16, 19]
+
+
 class TestVatIdentification:
     def test_reverse_charge_with_a_valid_vat_id_is_accepted(self, api: Api) -> None:
         order, invoice = _austrian_order(api)
@@ -616,7 +649,10 @@ class TestBecomingABusinessCustomer:
         }
         doc = api.invoice_doc(ref, inv)
         assert doc["versions"][-1]["billToAddress"]["taxIdentificationNumber"] == VALID_AT_VAT_ID
-        assert [p["vatType"] for p in api.order(ref)["positions"]] == ["REVERSE", "REVERSE"]
+        assert [(p["vatType"], p["grossUnitPrice"]) for p in api.order(ref)["positions"]] == [
+            ("REVERSE", Decimal("10.00")),
+            ("REVERSE", Decimal("20.00")),
+        ]
         totals = api.order(ref)["totals"]
         assert (totals["paid"], totals["refunded"], totals["balance"]) == (
             Decimal("36.00"),
@@ -732,6 +768,73 @@ class TestPriceReductionAfterPayment:
         after_first = snapshot(api, ref, inv)
         assert corrected(api, body, invoice)["changed"] is False
         assert snapshot(api, ref, inv) == after_first
+
+    def test_refunds_only_what_was_paid_beyond_the_new_total(self, api: Api) -> None:
+        order, invoice = api.invoiced_order()
+        ref = order["orderReference"]
+        assert api.pay(ref, Decimal("33.00")).status_code == 200
+        body = with_item(order, 1, grossUnitPrice=Decimal("20.00"), vatAmount=Decimal("3.19"))
+
+        answer = corrected(api, body, invoice)
+
+        assert answer["refund"]["amount"] == Decimal("1.10")
+        assert [r["amount"] for r in api.refunds(ref)] == [Decimal("1.10")]
+        assert api.order(ref)["totals"]["balance"] == 0
+
+    def test_partly_paid_order_still_owing_gets_no_refund(self, api: Api) -> None:
+        order, invoice = api.invoiced_order()
+        ref = order["orderReference"]
+        assert api.pay(ref, Decimal("30.00")).status_code == 200
+        body = with_item(order, 1, grossUnitPrice=Decimal("20.00"), vatAmount=Decimal("3.19"))
+
+        answer = corrected(api, body, invoice)
+
+        assert answer["refund"] is None
+        assert api.refunds(ref) == []
+        assert api.order(ref)["totals"]["balance"] == Decimal("1.90")
+
+
+class TestCreditNoteReference:
+    def test_generated_reference_names_invoice_and_nullified_version(self, api: Api) -> None:
+        order, invoice = api.invoiced_order()
+        inv = invoice["invoiceReference"]
+        first = corrected(api, with_item(order, 0, description="Vase"), invoice)
+        second = corrected(api, with_item(order, 0, description="Krug"), invoice)
+        assert (first["creditNoteReference"], second["creditNoteReference"]) == (
+            f"CN-{inv}-1",
+            f"CN-{inv}-2",
+        )
+        doc = api.invoice_doc(order["orderReference"], inv)
+        assert [(v["version"], v["status"], v["nullifiedBy"]) for v in doc["versions"]] == [
+            (1, "nullified", f"CN-{inv}-1"),
+            (2, "nullified", f"CN-{inv}-2"),
+            (3, "issued", None),
+        ]
+
+    def test_another_correction_needs_another_reference(self, api: Api) -> None:
+        order, invoice = api.invoiced_order()
+        corrected(api, with_item(order, 0, description="Vase"), invoice, goodwillReference="GW-1")
+        changed = with_item(order, 0, description="Krug")
+        body = correction(changed, invoice, goodwillReference="GW-1")
+        refused(api, order, invoice, body, 409, "reference-taken", "goodwillReference")
+
+    def test_reference_of_an_existing_goodwill_is_taken(self, api: Api) -> None:
+        # The credit note is an automatic goodwill: both share one set of references.
+        order, first, _second = _two_invoices(api)
+        assert (
+            api.goodwill(order["orderReference"], "G-1", [(2, Decimal("5.00"))]).status_code == 200
+        )
+        body = correction(with_item(order, 0, description="Vase"), first, goodwillReference="G-1")
+        refused(api, order, first, body, 409, "reference-taken", "goodwillReference")
+
+    def test_goodwill_may_not_take_the_reference_of_a_credit_note(self, api: Api) -> None:
+        order, first, _second = _two_invoices(api)
+        ref = order["orderReference"]
+        corrected(api, with_item(order, 0, description="Vase"), first, goodwillReference="G-1")
+        before = snapshot(api, ref, first["invoiceReference"])
+        response = api.goodwill(ref, "G-1", [(2, Decimal("5.00"))])
+        assert fields_of(problem(response, 409, "reference-taken")) == {"goodwillReference"}
+        assert snapshot(api, ref, first["invoiceReference"]) == before
 
 
 class TestNothingWrittenWhenRefused:

@@ -140,9 +140,7 @@ def test_an_unknown_field_is_refused_by_name(api: Api) -> None:
     response = api.create_order({**order_with(), "foo": "bar"})
 
     body = refused(response, 422, "validation-failed")
-    assert body["errors"] == [
-        {"field": "foo", "code": "unknown-field", "message": body["errors"][0]["message"]}
-    ]
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("foo", "unknown-field")]
     assert "foo" in body["detail"]
 
 
@@ -171,25 +169,28 @@ def test_unknown_fields_at_every_depth_are_listed_together(api: Api) -> None:
     assert {e["code"] for e in body["errors"]} == {"unknown-field"}
 
 
+ONE = {"orderItemReference": 1}
+
+
 @pytest.mark.parametrize(
     ("use_case", "body"),
     [
-        ("invoices", {**factories.InvoiceFactory(), "foo": 1}),
-        ("cancellations", {"items": [{"orderItemReference": 1}], "foo": 1}),
-        ("returns", {"returnReference": "R1", "items": [{"orderItemReference": 1, "quantity": 1}], "foo": 1}),
-        ("goodwills", {"goodwillReference": "G1", "items": [{"orderItemReference": 1, "grossAmount": 1}], "foo": 1}),
-        ("payments", {"provider": "VISA", "foo": 1}),
+        ("invoices", factories.InvoiceFactory(items=[ONE])),
+        ("cancellations", {"items": [ONE]}),
+        ("returns", {"returnReference": "R1", "items": [{**ONE, "quantity": 1}]}),
+        ("goodwills", {"goodwillReference": "G1", "items": [{**ONE, "grossAmount": 1}]}),
+        ("payments", {"provider": "VISA"}),
     ],
-)  # fmt: skip
+)
 def test_unknown_fields_are_refused_on_every_write(
     api: Api, use_case: str, body: dict[str, Any]
 ) -> None:
     order = order_with()
     assert api.create_order(order).status_code == 200
 
-    response = api.post(f"{api.order_path(order['orderReference'])}/{use_case}", body)
+    path = f"{api.order_path(order['orderReference'])}/{use_case}"
 
-    field_error(response, "foo", "unknown-field")
+    field_error(api.post(path, {**body, "foo": 1}), "foo", "unknown-field")
     assert api.order(order["orderReference"])["version"] == 1
 
 

@@ -1,0 +1,298 @@
+"""`accounting verify` names every broken invariant of an order (no database).
+
+Each test builds a sound order through the aggregate's own verbs, plants one defect the way a
+lost update or a race would leave it, and expects the violation to be named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from app.domain import ledger
+from app.domain.invariants import OrderFacts, order_violations
+from app.domain.model import (
+    CANCELLED,
+    ISSUED,
+    NULLIFIED,
+    Credit,
+    CreditNote,
+    Effects,
+    Invoice,
+    InvoiceVersion,
+    Order,
+    Payment,
+    Position,
+    Refund,
+)
+from tests.domain_factories import (
+    InvoiceSpecFactory,
+    ItemSpecFactory,
+    OrderAggregateFactory,
+    body_refs,
+    entries,
+    restated,
+)
+
+TODAY = date(2024, 6, 20)
+
+
+@dataclass
+class Books:
+    """An order with every document it created, as the database would hold them."""
+
+    order: Order
+    effects: list[Effects]
+
+    def facts(self) -> OrderFacts:
+        """What the payment, refund, credit and journal tables would say about the order."""
+        created = [item for e in self.effects for item in e.created]
+        receivable = sum(
+            line.debit - line.credit
+            for e in self.effects
+            for entry in entries(e)
+            for line in entry.lines
+            if line.account == ledger.RECEIVABLE
+        )
+        return OrderFacts(
+            payments=sum(i.amount for i in created if isinstance(i, Payment)),
+            refunds=sum(i.amount for i in created if isinstance(i, Refund)),
+            credits=sum(i.gross for i in created if isinstance(i, Credit)),
+            receivable=receivable,
+        )
+
+    def position(self, ref: int) -> Position:
+        position = self.order.position(ref)
+        assert position is not None
+        return position
+
+    def invoice(self, reference: str) -> Invoice:
+        invoice = self.order.invoice(reference)
+        assert invoice is not None
+        return invoice
+
+
+def settled_books() -> Books:
+    """Three positions: 1 on INV-A (corrected from 11.90 to 9.90), 2 (2 x 23.80) on INV-B,
+    3 cancelled; paid in full before the correction, so the correction refunded 2.00."""
+    order = OrderAggregateFactory(
+        order_reference="ORD1",
+        items=[
+            ItemSpecFactory(item_ref=1, unit_gross=1190),
+            ItemSpecFactory(item_ref=2, unit_gross=2380, quantity_milli=2000),
+            ItemSpecFactory(item_ref=3, unit_gross=500),
+        ],
+    )
+    effects = [
+        order.create_invoice(InvoiceSpecFactory(invoice_reference="INV-A", item_refs=(1,)))[1],
+        order.create_invoice(InvoiceSpecFactory(invoice_reference="INV-B", item_refs=(2,)))[1],
+        order.cancel("C1", None, [3], TODAY, None),
+        order.receive_payment(None, "VISA", None, TODAY)[1],
+    ]
+    result, corrected = order.correct_invoice(
+        "INV-A",
+        InvoiceSpecFactory(invoice_reference="INV-A", item_refs=(1,)),
+        dict(order.header),
+        restated(order, p1=990),
+        body_refs(order),
+        None,
+    )
+    assert result.changed and corrected.refund is not None
+    effects.append(corrected)
+    return Books(order, effects)
+
+
+def returned_and_goodwilled_books() -> Books:
+    """The settled order after a return of one unit of position 2 and a goodwill on it."""
+    books = settled_books()
+    order = books.order
+    books.effects.append(order.return_items("R1", None, [(2, 1000)], TODAY, None))
+    books.effects.append(order.grant_goodwill("G1", None, [(2, 500)], TODAY, None))
+    return books
+
+
+def violations(books: Books, facts: OrderFacts | None = None) -> list[str]:
+    return order_violations(books.order, facts or books.facts())
+
+
+def named(found: list[str], message: str) -> None:
+    """The violation is reported, prefixed by the order it belongs to."""
+    assert f"order 1000/ORD1: {message}" in found, found
+
+
+# --- a sound order ----------------------------------------------------------------------
+
+
+def test_a_sound_order_has_no_violations() -> None:
+    assert violations(settled_books()) == []
+
+
+def test_an_order_with_returns_goodwills_and_refunds_has_no_violations() -> None:
+    books = returned_and_goodwilled_books()
+    facts = books.facts()
+    assert (facts.refunds, facts.credits) == (200 + 2380 + 500, 2380 + 500)
+    assert violations(books) == []
+
+
+def test_a_fresh_order_has_no_violations() -> None:
+    books = Books(OrderAggregateFactory(order_reference="ORD1"), [])
+    assert violations(books) == []
+
+
+# --- counters against the documents ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("counter", "message"),
+    [
+        ("paid_total", "paid total 6050 != payments 5950"),
+        ("refunded_total", "refunded total 100 != refunds 200"),
+        ("credited_total", "credited total 100 != returns and goodwills 0"),
+    ],
+)
+def test_a_counter_that_disagrees_with_its_documents_is_named(counter: str, message: str) -> None:
+    books = settled_books()
+    facts = books.facts()
+    assert (facts.payments, facts.refunds, facts.credits) == (5950, 200, 0)
+    setattr(books.order, counter, {"paid_total": 6050}.get(counter, 100))
+    named(violations(books, facts), message)
+
+
+def test_refunds_above_payments_are_named() -> None:
+    books = settled_books()
+    books.order.refunded_total = books.order.paid_total + 100
+    facts = dataclasses.replace(books.facts(), refunds=books.order.refunded_total)
+    named(violations(books, facts), "refunds 6050 exceed payments 5950")
+
+
+def test_an_overpayment_left_unrefunded_is_named() -> None:
+    books = settled_books()
+    books.order.refunded_total = 0  # the refund of the correction was never created
+    facts = dataclasses.replace(books.facts(), refunds=0, receivable=-200)
+    found = violations(books, facts)
+    named(found, "an overpayment of 200 was not refunded")
+    assert not [v for v in found if "receivable" in v]
+
+
+def test_a_receivable_that_disagrees_with_the_documents_is_named() -> None:
+    books = settled_books()
+    facts = dataclasses.replace(books.facts(), receivable=books.facts().receivable + 1)
+    named(violations(books, facts), "receivable 1 != documents' balance 0")
+
+
+# --- invoices against the order ----------------------------------------------------------
+
+
+def test_live_invoices_above_the_order_total_are_named() -> None:
+    books = settled_books()
+    books.invoice("INV-B").current.gross += 1000  # invoiced at a price the order no longer has
+    facts = dataclasses.replace(books.facts(), receivable=1000)
+    named(violations(books, facts), "live invoices 6750 exceed the order total 5750")
+
+
+def test_a_position_on_two_live_invoices_is_named() -> None:
+    books = settled_books()
+    order = books.order
+    twice = InvoiceVersion(
+        1,
+        InvoiceSpecFactory(invoice_reference="INV-C", item_refs=(2,)),
+        {},
+        "DE",
+        [books.position(2).document_line()],
+    )
+    order.invoices.append(Invoice("INV-C", twice))
+    found = violations(books)
+    named(found, "position 2 is on 2 live invoices")
+    named(found, "live invoices 10510 exceed the order total 5750")
+
+
+def test_an_invoiced_position_missing_from_its_invoice_is_named() -> None:
+    books = settled_books()
+    books.position(2).invoice_reference = "INV-A"
+    named(violations(books), "position 2 reads invoiced on INV-A but no live version has it")
+
+
+def test_an_invoiced_position_whose_invoice_lost_its_line_is_named() -> None:
+    books = settled_books()
+    books.invoice("INV-B").current.lines = []
+    named(violations(books), "position 2 reads invoiced on INV-B but no live version has it")
+
+
+def test_a_cancelled_position_on_a_live_invoice_is_named() -> None:
+    books = settled_books()
+    books.position(2).state = CANCELLED  # seed 000: a cancellation raced past an invoice
+    found = violations(books)
+    named(found, "position 2 is cancelled but on live invoice INV-B")
+    named(found, "live invoices 5750 exceed the order total 990")
+
+
+def test_an_open_position_on_a_live_invoice_is_named() -> None:
+    books = settled_books()
+    books.position(1).state = "open"  # seed 002: an invoice's position update was lost
+    named(violations(books), "position 1 is open but on live invoice INV-A")
+
+
+def test_a_position_in_no_known_state_is_named() -> None:
+    books = settled_books()
+    books.position(3).state = "shipped"
+    named(violations(books), "position 3 is in no known state (shipped)")
+
+
+# --- credits against positions -----------------------------------------------------------
+
+
+def test_a_return_above_the_quantity_is_named() -> None:
+    books = returned_and_goodwilled_books()
+    books.position(2).returned_milli = 3000
+    named(violations(books), "position 2: returned 3000 above invoiced 2000")
+
+
+def test_a_goodwill_above_what_is_left_of_the_position_is_named() -> None:
+    books = returned_and_goodwilled_books()
+    books.position(2).goodwill_amount = 2381  # 2 x 23.80 - one unit returned = 23.80 left
+    named(violations(books), "position 2: returns and goodwills exceed the position by 1")
+
+
+def test_a_credit_on_a_position_that_is_not_invoiced_is_named() -> None:
+    books = settled_books()
+    books.position(3).goodwill_amount = 100
+    named(violations(books), "position 3 was credited but is not invoiced")
+
+
+# --- invoice versions and credit notes ---------------------------------------------------
+
+
+def test_two_issued_versions_of_one_invoice_are_named() -> None:
+    books = settled_books()
+    first = books.invoice("INV-A").versions[0]
+    first.status = ISSUED  # the nullification of version 1 was lost
+    found = violations(books)
+    named(found, "invoice INV-A: issued versions [1, 2], current 2")
+    named(found, "invoice INV-A: version 1 (issued) has 1 credit notes, expected 0")
+
+
+def test_a_nullified_version_without_its_credit_note_is_named() -> None:
+    books = settled_books()
+    books.invoice("INV-A").credit_notes.clear()
+    named(violations(books), "invoice INV-A: version 1 (nullified) has 0 credit notes, expected 1")
+
+
+def test_a_nullified_version_with_two_credit_notes_is_named() -> None:
+    books = settled_books()
+    invoice = books.invoice("INV-A")
+    first = invoice.versions[0]
+    assert first.status == NULLIFIED
+    invoice.credit_notes.append(CreditNote("CN-again", first, TODAY))
+    named(violations(books), "invoice INV-A: version 1 (nullified) has 2 credit notes, expected 1")
+
+
+def test_an_invoice_whose_current_version_is_nullified_is_named() -> None:
+    books = settled_books()
+    invoice = books.invoice("INV-B")
+    invoice.current.status = NULLIFIED
+    found = violations(books)
+    named(found, "invoice INV-B: issued versions [], current 1")
+    named(found, "invoice INV-B: version 1 (nullified) has 0 credit notes, expected 1")
