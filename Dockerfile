@@ -17,7 +17,10 @@ RUN useradd --system --user-group --no-create-home app
 
 WORKDIR /srv
 COPY migrations/ migrations/
-COPY alembic.ini gunicorn.conf.py ./
+COPY gunicorn.conf.py ./
+# Only for the embedded SQLite default; production sets DATABASE_URL to PostgreSQL and runs
+# `accounting db upgrade` as a release step before the new image serves.
+RUN mkdir -p var && chown app:app var
 
 USER app
 ENV ACCOUNTING_BIND=0.0.0.0:8000

@@ -122,10 +122,7 @@ class Position:
     def remaining(self) -> int:
         """Gross not yet credited by returns or goodwills."""
         returned = line_gross(self.unit_gross, self.returned_milli)
-        left = self.gross - returned - self.goodwill_amount
-        # A return after a goodwill credits only what the goodwill left, so the returned
-        # share plus the goodwill may pass the gross; nothing is left then, not less.
-        return max(left, 0) if self.gross >= 0 else min(left, 0)
+        return self.gross - returned - self.goodwill_amount
 
     def document_line(self) -> dict[str, Any]:
         """The line an issued document carries for this position (immutable once issued)."""
@@ -520,10 +517,11 @@ class Order:
         for p, (_, qty) in zip(positions, items, strict=True):
             before = line_gross(p.unit_gross, p.returned_milli)
             after = line_gross(p.unit_gross, p.returned_milli + qty)
-            share = after - before
-            # A goodwill may already have credited part of the position: never credit twice.
-            # A discount line's share is negative: limit it toward zero, not away from it.
-            gross = min(share, p.remaining) if share >= 0 else max(share, p.remaining)
+            share, left = after - before, p.remaining
+            # A goodwill may already have credited part of the position: never credit twice,
+            # and never credit back what is already gone (left may have passed zero). A
+            # discount line's share is negative: limit it toward zero, not away from it.
+            gross = max(0, min(share, left)) if share >= 0 else min(0, max(share, left))
             p.returned_milli += qty
             lines.append({**p.document_line(), "quantity_milli": qty, "gross": gross})
         country = self._credit_country(positions[0])

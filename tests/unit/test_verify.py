@@ -57,11 +57,17 @@ class Books:
             for line in entry.lines
             if line.account == ledger.RECEIVABLE
         )
+        position_credits: dict[int, int] = {}
+        for credit in (i for i in created if isinstance(i, Credit)):
+            for line in credit.lines:
+                ref = line["item_ref"]
+                position_credits[ref] = position_credits.get(ref, 0) + line["gross"]
         return OrderFacts(
             payments=sum(i.amount for i in created if isinstance(i, Payment)),
             refunds=sum(i.amount for i in created if isinstance(i, Refund)),
             credits=sum(i.gross for i in created if isinstance(i, Credit)),
             receivable=receivable,
+            position_credits=position_credits,
         )
 
     def position(self, ref: int) -> Position:
@@ -250,10 +256,32 @@ def test_a_return_above_the_quantity_is_named() -> None:
     named(violations(books), "position 2: returned 3000 above invoiced 2000")
 
 
-def test_a_goodwill_above_what_is_left_of_the_position_is_named() -> None:
+def test_a_goodwill_above_the_position_is_named() -> None:
     books = returned_and_goodwilled_books()
-    books.position(2).goodwill_amount = 2381  # 2 x 23.80 - one unit returned = 23.80 left
-    named(violations(books), "position 2: returns and goodwills exceed the position by 1")
+    books.position(2).goodwill_amount = 4761
+    named(violations(books), "position 2: goodwill 4761 above the position's gross 4760")
+
+
+def test_credit_documents_above_the_position_are_named() -> None:
+    books = returned_and_goodwilled_books()
+    facts = books.facts()
+    assert facts.position_credits == {2: 2380 + 500}
+    credited_twice = dataclasses.replace(facts, position_credits={2: 2380 + 2381})
+    named(
+        violations(books, credited_twice),
+        "position 2: returns and goodwills exceed the position by 1",
+    )
+
+
+def test_a_return_after_a_goodwill_credits_only_what_was_left() -> None:
+    books = settled_books()
+    order = books.order
+    books.effects.append(order.grant_goodwill("G1", None, [(2, 4000)], TODAY, None))
+    books.effects.append(order.return_items("R1", None, [(2, 2000)], TODAY, None))
+    position = books.position(2)
+    assert (position.returned_milli, position.goodwill_amount) == (2000, 4000)
+    assert books.facts().position_credits == {2: 4760}
+    assert violations(books) == []
 
 
 def test_a_credit_on_a_position_that_is_not_invoiced_is_named() -> None:
