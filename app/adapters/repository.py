@@ -61,6 +61,12 @@ class OrderRepository:
             query = query.where(table.c[column] == value)
         return self.session.execute(query).first() is not None
 
+    def goodwill_reference_taken(self, business: str, reference: str) -> bool:
+        """Goodwills and correction credit notes (automatic goodwills) share references."""
+        return self.document_taken(business, orm.credit_notes, reference) or self.document_taken(
+            business, orm.credits, reference, kind=model.GOODWILL
+        )
+
     def store(self, order: model.Order, effects: Effects) -> None:
         """Persist the documents, payments, refunds and entries a business event created."""
         for item in effects.created:

@@ -263,7 +263,7 @@ class OrderService:
         reference = body["goodwillReference"]
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            if uow.orders.document_taken(ctx.business, orm.credits, reference, kind=model.GOODWILL):
+            if uow.orders.goodwill_reference_taken(ctx.business, reference):
                 raise _taken("goodwillReference", reference)
             items = [
                 (
@@ -342,8 +342,8 @@ class OrderService:
             )
             if result.credit_note is not None:
                 with uow.session.no_autoflush:  # look for others' notes, not the new one
-                    taken = uow.orders.document_taken(
-                        ctx.business, orm.credit_notes, result.credit_note.reference
+                    taken = uow.orders.goodwill_reference_taken(
+                        ctx.business, result.credit_note.reference
                     )
                 if taken:
                     raise _taken("goodwillReference", result.credit_note.reference)

@@ -228,6 +228,8 @@ def _assert_seed_corrected(api: Api, seed: Body, response: TestResponse) -> None
         Decimal("10.00"),
         Decimal("1.90"),
     )
+    entry = entry_of(api.journal("ODE12345678901"), "credit-note")
+    assert (entry["documentReference"], entry["documentDate"]) == ("GDE12345678901", "2018-11-04")
     assert_books_balance(api, "ODE12345678901")
 
 
@@ -307,12 +309,15 @@ class TestCustomer:
 class TestSettlement:
     def test_order_with_the_other_positions_cancelled_may_be_corrected(self, api: Api) -> None:
         order = ordered(api)
+        ref = order["orderReference"]
+        assert api.pay(ref).status_code == 200  # prepaid: 35.70
         invoice = invoiced(api, order, [1])
-        assert api.cancel(order["orderReference"], [2]).status_code == 200
+        assert api.cancel(ref, [2]).status_code == 200
         body = with_item(order, 0, grossUnitPrice=Decimal("10.00"), vatAmount=Decimal("1.60"))
         answer = corrected(api, body, invoice)
         assert (answer["changed"], answer["after"]["grossTotal"]) == (True, Decimal("10.00"))
-        assert_books_balance(api, order["orderReference"])
+        assert [r["amount"] for r in api.refunds(ref)] == [Decimal("23.80"), Decimal("1.90")]
+        assert api.order(ref)["totals"]["balance"] == 0
 
     def test_order_with_an_open_position_is_refused(self, api: Api) -> None:
         order = ordered(api)
@@ -498,6 +503,21 @@ def _as_business(order: Body, vat_id: str | None) -> Body:
     return now_reads(
         order, billToAddress=address, items=[reverse_charge(1, "10.00"), reverse_charge(2, "20.00")]
     )
+
+
+class TestDeclarationCountry:
+    def test_declaration_country_may_change(self, api: Api) -> None:
+        order, invoice = paid_invoiced_order(api)
+        items = [item(1, "11.90", "20"), item(2, "23.80", "20")]
+        body = now_reads(order, vatDeclarationCountry="AT", items=items)
+        answer = corrected(api, body, invoice)
+        assert answer["refund"] is None
+        assert tax_rows(api) == {
+            ("AT", "NORMAL", 20): (Decimal("29.75"), Decimal("5.95")),
+            ("DE", "NORMAL", 19): (0, 0),
+        }
+        doc = api.invoice_doc(order["orderReference"], invoice["invoiceReference"])
+        assert [v["details"]["vatDeclarationCountry"] for v in doc["versions"]] == ["DE", "AT"]
 
 
 class TestVatAmount:

@@ -271,7 +271,9 @@ def test_the_tax_report_sums_booked_net_and_vat_per_country_type_and_rate_in_the
     with UnitOfWork(session_factory) as uow:
         rows = uow.orders.tax_report("1000", date(2024, 6, 1), date(2024, 6, 30))
 
-    def row(currency: str, country: str, vat_type: str, rate_bp: int, net: int, vat: int):  # type: ignore[no-untyped-def]
+    def row(
+        currency: str, country: str, vat_type: str, rate_bp: int, net: int, vat: int
+    ) -> dict[str, object]:
         return {
             "currency": currency,
             "country": country,
