@@ -19,3 +19,5 @@ accesslog = None  # the app writes its own JSON request log
 max_requests = 10000
 max_requests_jitter = 500
 preload_app = False
+# gunicorn's control socket lives in $HOME and would be shared by every instance on a host.
+control_socket_disable = True

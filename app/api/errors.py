@@ -17,7 +17,7 @@ from app.domain.errors import (
     StaleVersion,
     StateConflict,
 )
-from app.service.unit_of_work import Busy
+from app.service.unit_of_work import Busy, RequestInFlight
 
 log = logging.getLogger("app.errors")
 
@@ -158,7 +158,7 @@ def register(app: Flask) -> None:
     def _domain(error: DomainError) -> Response:
         status = _domain_status(error)
         headers = {}
-        if isinstance(error, Busy):
+        if isinstance(error, Busy | RequestInFlight):
             headers["Retry-After"] = "1"
         if isinstance(error, RateLimited):
             headers["Retry-After"] = str(error.retry_after)

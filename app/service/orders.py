@@ -140,7 +140,7 @@ class OrderService:
     # --- reads ---------------------------------------------------------------------------
 
     def get_order(self, ctx: Context) -> model.Order:
-        with UnitOfWork(self.session_factory) as uow:
+        with UnitOfWork(self.session_factory, snapshot=True) as uow:
             return _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
 
     def get_invoice(
@@ -153,17 +153,17 @@ class OrderService:
         return order, invoice
 
     def refunds(self, ctx: Context) -> tuple[model.Order, list[model.Refund]]:
-        with UnitOfWork(self.session_factory) as uow:
+        with UnitOfWork(self.session_factory, snapshot=True) as uow:
             order = _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
             return order, list(uow.orders.refunds(ctx.business, ctx.order_reference))
 
     def journal(self, ctx: Context) -> tuple[model.Order, list[Any]]:
-        with UnitOfWork(self.session_factory) as uow:
+        with UnitOfWork(self.session_factory, snapshot=True) as uow:
             order = _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
             return order, list(uow.orders.journal(ctx.business, ctx.order_reference))
 
     def tax_report(self, business: str, start: date, end: date) -> list[dict[str, Any]]:
-        with UnitOfWork(self.session_factory) as uow:
+        with UnitOfWork(self.session_factory, snapshot=True) as uow:
             return uow.orders.tax_report(business, start, end)
 
     # --- writes --------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from app.domain.errors import DomainError, RuleViolation, StateConflict
 
 T = TypeVar("T")
 
+# Unique keys another request can win at the same moment, and what losing them means.
+TAKEN = {"pk_orders": "order-exists", "pk_invoices": "invoice-exists"}
+
 # PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock timeout.
 RETRYABLE = {"40001", "40P01", "55P03"}
 
@@ -47,11 +50,21 @@ class IdempotencyKeyReused(RuleViolation):
 class UnitOfWork:
     """A session and its repositories for the length of one use case."""
 
-    def __init__(self, session_factory: sessionmaker[Session]):
+    def __init__(self, session_factory: sessionmaker[Session], snapshot: bool = False):
         self.session_factory = session_factory
+        self.snapshot = snapshot
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
+        if self.snapshot and self.session.get_bind().dialect.name == "postgresql":
+            # A read loads an order in several statements; one snapshot makes them agree, so
+            # no reader ever sees half of a write (READ COMMITTED would, between statements).
+            self.session.connection(
+                execution_options={
+                    "isolation_level": "REPEATABLE READ",
+                    "postgresql_readonly": True,
+                }
+            )
         self.orders = OrderRepository(self.session)
         self.idempotency = IdempotencyStore(self.session)
         return self
@@ -91,8 +104,10 @@ def run(
             with UnitOfWork(session_factory) as uow:
                 return use_case(uow)
         except IntegrityError as error:
+            constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
             raise DuplicateReference(
-                "a document with this reference was created at the same moment"
+                "a document with this reference was created at the same moment",
+                code=TAKEN.get(constraint or "", DuplicateReference.code),
             ) from error
         except DBAPIError as error:
             retryable = _sqlstate(error) in RETRYABLE or "database is locked" in str(error.orig)

@@ -62,7 +62,11 @@ def _receivables(session: Session, business: str, refs: list[str]) -> dict[str, 
 
 
 def unbalanced_entries(session: Session) -> list[str]:
-    """Journal entries whose debits and credits differ, or that have no lines."""
+    """Journal entries whose debits and credits differ.
+
+    An entry without lines balances: its document moved no money (a return of what a goodwill
+    had already credited in full, an invoice of free articles).
+    """
     lines, entries = orm.journal_lines, orm.journal_entries
     totals = (
         select(
@@ -88,7 +92,7 @@ def unbalanced_entries(session: Session) -> list[str]:
             (totals.c.business_code == entries.c.business_code)
             & (totals.c.entry_id == entries.c.entry_id),
         )
-        .where((totals.c.debit.is_(None)) | (totals.c.debit != totals.c.credit))
+        .where(func.coalesce(totals.c.debit, 0) != func.coalesce(totals.c.credit, 0))
     ).all()
     return [
         f"journal entry {r[0]}/{r[1]} ({r[2]} {r[3]}): debit {r[4]} != credit {r[5]}" for r in rows

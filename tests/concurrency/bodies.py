@@ -7,7 +7,9 @@ here from plain dicts (or built by the factories in the main thread beforehand).
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
+
+from tests.factories import OrderFactory, item
 
 Body = dict[str, Any]
 
@@ -28,6 +30,11 @@ ITEM_FIELDS = (
     "vatType",
     "positionType",
 )
+
+
+def new_order(items: list[tuple[int, str, str, str]], **fields: Any) -> Body:
+    """An order body (main thread only) with positions given as (ref, price, rate, quantity)."""
+    return cast(Body, OrderFactory(items=[item(*i) for i in items], **fields))
 
 
 def unit_vat(price: Decimal, rate: Decimal) -> Decimal:

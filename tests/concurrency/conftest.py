@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,11 +119,13 @@ def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "DATABASE_URL": postgres_url,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         "ACCOUNTING_LOG_LEVEL": "WARNING",
-        "ACCOUNTING_RATE_LIMIT_PER_MINUTE": "1000000",  # the races, not the limiter, are tested
+        "ACCOUNTING_RATE_LIMIT_PER_MINUTE": "0",  # off: the races are tested, not the limiter
     }
     command = [
         *(sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"),
-        *("--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "app.wsgi:app"),
+        *("--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}"),
+        "--no-control-socket",  # else every instance shares $HOME/.gunicorn/gunicorn.ctl
+        "app.wsgi:app",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -160,7 +162,7 @@ class Reply:
     """One HTTP answer: status, headers, the raw body and the body parsed with Decimals."""
 
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as requests reads them
     raw: bytes
     elapsed: float
     json: Any = field(default=None)
@@ -213,9 +215,13 @@ class Client:
             allow_redirects=False,
         )
         raw = response.content
-        parsed = jsoncodec.loads(raw) if raw and "json" in response.headers.get("Content-Type", "") else None
+        parsed = (
+            jsoncodec.loads(raw)
+            if raw and "json" in response.headers.get("Content-Type", "")
+            else None
+        )
         return Reply(
-            response.status_code, dict(response.headers), raw, time.monotonic() - started, parsed
+            response.status_code, response.headers, raw, time.monotonic() - started, parsed
         )
 
     def get(self, path: str) -> Reply:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, cast
 
 import pytest
 
@@ -22,6 +23,7 @@ from app.domain.model import (
     CreditNote,
     Effects,
     Invoice,
+    InvoiceSpec,
     InvoiceVersion,
     Order,
     Payment,
@@ -81,10 +83,18 @@ class Books:
         return invoice
 
 
+def new_order(**fields: Any) -> Order:
+    return cast(Order, OrderAggregateFactory(**fields))
+
+
+def spec(reference: str, *refs: int) -> InvoiceSpec:
+    return cast(InvoiceSpec, InvoiceSpecFactory(invoice_reference=reference, item_refs=refs))
+
+
 def settled_books() -> Books:
     """Three positions: 1 on INV-A (corrected from 11.90 to 9.90), 2 (2 x 23.80) on INV-B,
     3 cancelled; paid in full before the correction, so the correction refunded 2.00."""
-    order = OrderAggregateFactory(
+    order = new_order(
         order_reference="ORD1",
         items=[
             ItemSpecFactory(item_ref=1, unit_gross=1190),
@@ -93,14 +103,14 @@ def settled_books() -> Books:
         ],
     )
     effects = [
-        order.create_invoice(InvoiceSpecFactory(invoice_reference="INV-A", item_refs=(1,)))[1],
-        order.create_invoice(InvoiceSpecFactory(invoice_reference="INV-B", item_refs=(2,)))[1],
+        order.create_invoice(spec("INV-A", 1))[1],
+        order.create_invoice(spec("INV-B", 2))[1],
         order.cancel("C1", None, [3], TODAY, None),
         order.receive_payment(None, "VISA", None, TODAY)[1],
     ]
     result, corrected = order.correct_invoice(
         "INV-A",
-        InvoiceSpecFactory(invoice_reference="INV-A", item_refs=(1,)),
+        spec("INV-A", 1),
         dict(order.header),
         restated(order, p1=990),
         body_refs(order),
@@ -144,7 +154,7 @@ def test_an_order_with_returns_goodwills_and_refunds_has_no_violations() -> None
 
 
 def test_a_fresh_order_has_no_violations() -> None:
-    books = Books(OrderAggregateFactory(order_reference="ORD1"), [])
+    books = Books(new_order(order_reference="ORD1"), [])
     assert violations(books) == []
 
 
@@ -204,7 +214,7 @@ def test_a_position_on_two_live_invoices_is_named() -> None:
     order = books.order
     twice = InvoiceVersion(
         1,
-        InvoiceSpecFactory(invoice_reference="INV-C", item_refs=(2,)),
+        spec("INV-C", 2),
         {},
         "DE",
         [books.position(2).document_line()],
