@@ -116,3 +116,9 @@ def verify() -> None:
         click.echo(violation)
     click.echo(f"verify: {checked} orders checked, {len(violations)} violations", err=True)
     sys.exit(1 if violations else 0)
+
+
+from app.batch_cli import tax_correction, worker  # noqa: E402  (they use database_url above)
+
+main.add_command(tax_correction)
+main.add_command(worker)

@@ -12,13 +12,13 @@ from flask import Flask, Response, g, request
 from flask_smorest import Api
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from app import config as app_config
 from app import logs
 from app.adapters import orm
 from app.adapters.db import make_engine, make_session_factory
-from app.api import errors, ops, views
+from app.api import docs, errors, jobs, ops, ratelimit, views
 from app.api.jsonio import DecimalJSONProvider
 from app.service.orders import OrderService
 
@@ -26,6 +26,7 @@ log = logging.getLogger("app.request")
 
 API_PREFIX = "/accounting/"
 JSON_TYPES = ("application/json",)
+WRITES = ("POST", "PUT", "PATCH")
 
 
 @dataclass
@@ -59,11 +60,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     api = Api(app)
+    docs.register(app, api)  # before any API blueprint: it documents them
     api.register_blueprint(views.blp)
+    api.register_blueprint(jobs.blp)
     app.register_blueprint(ops.ops)
     errors.register(app)
     ops.observe(app)
     _request_hooks(app)
+    ratelimit.register(app)  # after the request-id hook: a 429 carries the request id
     return app
 
 
@@ -72,7 +76,11 @@ def _request_hooks(app: Flask) -> None:
     def _start() -> None:
         g.started = time.perf_counter()
         g.request_id = str(uuid.uuid4())
-        if request.path.startswith(API_PREFIX) and request.method in ("POST", "PUT", "PATCH"):
+        if "\x00" in request.path:  # no reference holds NUL; PostgreSQL cannot even compare it
+            raise NotFound("no such resource")
+        # An unknown route or method answers 404 / 405 before the body's media type matters.
+        routed = request.routing_exception is None
+        if routed and request.path.startswith(API_PREFIX) and request.method in WRITES:
             mimetype = request.mimetype or ""
             if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
                 raise UnsupportedMediaType("send the body as application/json")

@@ -20,6 +20,16 @@ ruff format --check .
 step "mypy"
 mypy
 
+step "Chromium for the API explorer test"
+# Debian's browser and its matching driver; the test drives it headless on 127.0.0.1 only.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo"
+    $as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q chromium chromium-driver
+fi
+chromium --version 2>/dev/null || true
+
 step "Start PostgreSQL"
 trap pg_stop EXIT
 trap 'exit 130' INT
@@ -27,9 +37,9 @@ trap 'exit 143' TERM
 pg_start
 echo "PostgreSQL on 127.0.0.1:$PG_PORT"
 
-step "pytest on PostgreSQL: unit, integration, e2e, concurrency (gunicorn)"
+step "pytest on PostgreSQL: unit, integration, e2e, contract, concurrency (gunicorn), batch"
 ACCOUNTING_TEST_DATABASE_URL="$PG_URL" \
-    pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e tests/concurrency "$@"
+    pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e tests/contract tests/concurrency tests/batch "$@"
 
 step "pytest on SQLite: e2e"
 ACCOUNTING_TEST_DATABASE_URL=sqlite \

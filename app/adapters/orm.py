@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -316,6 +317,70 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     _created(),
     Index("ix_outbox_created", "business_code", "created_at"),
+)
+
+# Batch tax corrections (issue 6): a job is one VAT-rate change over a period; its items are
+# the invoices it selected, each claimed and corrected in its own transaction.
+tax_correction_jobs = Table(
+    "tax_correction_jobs",
+    metadata,
+    _business(),
+    Column("job_id", String(36), primary_key=True),
+    Column("status", String(10), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("vat_type", String(10), nullable=False),
+    Column("from_rate_bp", Integer, nullable=False),
+    Column("to_rate_bp", Integer, nullable=False),
+    Column("period_from", Date, nullable=False),
+    Column("period_to", Date, nullable=False),
+    Column("mode", String(10), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("total", Integer),
+    Column("requested_by", String(16)),
+    _created(),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    CheckConstraint("status in ('queued', 'running', 'completed')", name="status"),
+    Index("ix_tax_correction_jobs_status", "status", "created_at"),
+)
+
+tax_correction_items = Table(
+    "tax_correction_items",
+    metadata,
+    _business(),
+    Column("job_id", String(36), primary_key=True),
+    Column("invoice_reference", String(30), primary_key=True),
+    Column("order_reference", String(16), nullable=False),
+    Column("status", String(14), nullable=False),
+    Column("problem_code", String(40)),
+    Column("currency", String(3)),
+    Column("old_gross", BigInteger),
+    Column("old_net", BigInteger),
+    Column("old_vat", BigInteger),
+    Column("new_gross", BigInteger),
+    Column("new_net", BigInteger),
+    Column("new_vat", BigInteger),
+    Column("refund", BigInteger),
+    Column("worker", String(64)),
+    Column("processed_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(
+        ["business_code", "job_id"],
+        ["tax_correction_jobs.business_code", "tax_correction_jobs.job_id"],
+        name="fk_tax_correction_items_job",
+    ),
+    ForeignKeyConstraint(
+        ["business_code", "invoice_reference"],
+        ["invoices.business_code", "invoices.invoice_reference"],
+        name="fk_tax_correction_items_invoice",
+    ),
+    CheckConstraint(
+        "status in ('pending', 'corrected', 'would-correct', 'blocked', 'unchanged', 'failed')",
+        name="status",
+    ),
+    # Workers claim pending items in invoice order from a cursor: one index range scan each.
+    Index(
+        "ix_tax_correction_items_claim", "business_code", "job_id", "status", "invoice_reference"
+    ),
 )
 
 mapper_registry = registry(metadata=metadata)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,8 @@ import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
+
+from app.domain.money import decimals_of
 
 MAX_ITEMS = 500
 MAX_AMOUNT = Decimal(10) ** 9
@@ -196,7 +198,7 @@ class OrderItemSchema(StrictSchema):
     @validates_schema
     def _quantity_decimals(self, data: dict[str, Any], **kwargs: Any) -> None:
         quantity = data.get("quantity")
-        if quantity is not None and -quantity.normalize().as_tuple().exponent > 3:
+        if quantity is not None and decimals_of(quantity) > 3:
             raise ValidationError("At most 3 decimals.", "quantity")
 
 
@@ -267,7 +269,13 @@ class CorrectionSchema(StrictSchema):
 
 
 class CorrectionQuerySchema(StrictSchema):
-    dryRun = fields.Boolean(load_default=False)
+    dryRun = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: compute the correction under the order's lock, answer it, "
+            "and write nothing."
+        },
+    )
 
 
 class CancellationSchema(StrictSchema):
@@ -289,7 +297,7 @@ class ReturnItemSchema(StrictSchema):
     @validates_schema
     def _quantity_decimals(self, data: dict[str, Any], **kwargs: Any) -> None:
         quantity = data.get("quantity")
-        if quantity is not None and -quantity.normalize().as_tuple().exponent > 3:
+        if quantity is not None and decimals_of(quantity) > 3:
             raise ValidationError("At most 3 decimals.", "quantity")
 
 
@@ -346,6 +354,15 @@ def _amount() -> fields.Decimal:
     return fields.Decimal(as_string=False, required=True)
 
 
+class UtcDateTime(fields.DateTime):
+    """An RFC 3339 timestamp with its offset; SQLite hands stored UTC times back naive."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class WriteResponseSchema(Schema):
     internalRequestId = fields.String(required=True)
 
@@ -362,13 +379,13 @@ class TotalsSchema(Schema):
 
 class PositionSchema(Schema):
     orderItemReference = fields.Integer(required=True)
-    productId = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
+    productId = fields.String(allow_none=True, required=True)
+    description = fields.String(allow_none=True, required=True)
     quantity = _amount()
     grossUnitPrice = _amount()
     vatPercent = _amount()
-    vatType = fields.String(required=True)
-    positionType = fields.String(required=True)
+    vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
+    positionType = fields.String(required=True, validate=validate.OneOf(POSITION_TYPES))
     state = fields.String(required=True, validate=validate.OneOf(("open", "invoiced", "cancelled")))
     invoiceReference = fields.String(allow_none=True, required=True)
     returnedQuantity = _amount()
@@ -389,9 +406,8 @@ class OrderResponseSchema(OrderBodySchema, WriteResponseSchema):
 
 
 class TaxRowSchema(Schema):
-    currency = fields.String()
     declarationCountry = fields.String(required=True)
-    vatType = fields.String(required=True)
+    vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
     vatPercent = _amount()
     net = _amount()
     vat = _amount()
@@ -400,13 +416,13 @@ class TaxRowSchema(Schema):
 
 class LineSchema(Schema):
     orderItemReference = fields.Integer(required=True)
-    productId = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
+    productId = fields.String(allow_none=True, required=True)
+    description = fields.String(allow_none=True, required=True)
     quantity = _amount()
     grossUnitPrice = _amount()
     vatPercent = _amount()
-    vatType = fields.String(required=True)
-    positionType = fields.String(required=True)
+    vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
+    positionType = fields.String(required=True, validate=validate.OneOf(POSITION_TYPES))
     gross = _amount()
 
 
@@ -421,11 +437,11 @@ class VersionSummarySchema(Schema):
 class VersionSchema(VersionSummarySchema):
     status = fields.String(required=True, validate=validate.OneOf(("issued", "nullified")))
     invoiceDate = fields.Date(required=True)
-    dueDate = fields.Date(allow_none=True)
+    dueDate = fields.Date(allow_none=True, required=True)
     lines = fields.List(fields.Nested(LineSchema), required=True)
     nullifiedBy = fields.String(allow_none=True, required=True)
-    billToAddress = fields.Dict(allow_none=True)
-    shipToAddress = fields.Dict(allow_none=True)
+    billToAddress = fields.Dict(allow_none=True, required=True)
+    shipToAddress = fields.Dict(allow_none=True, required=True)
     details = fields.Dict(required=True)
 
 
@@ -457,9 +473,11 @@ class RefundSchema(Schema):
     id = fields.String(required=True)
     amount = _amount()
     currency = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf(("pending", "completed", "failed"))
+    )
     cause = fields.String(required=True)
-    createdAt = fields.DateTime(required=True)
+    createdAt = UtcDateTime(required=True)
 
 
 class RefundsResponseSchema(Schema):
@@ -496,7 +514,7 @@ class JournalEntrySchema(Schema):
     kind = fields.String(required=True)
     documentReference = fields.String(required=True)
     documentDate = fields.Date(required=True)
-    createdAt = fields.DateTime(required=True)
+    createdAt = UtcDateTime(required=True)
     lines = fields.List(fields.Nested(JournalLineSchema), required=True)
 
 
@@ -504,10 +522,16 @@ class JournalResponseSchema(Schema):
     entries = fields.List(fields.Nested(JournalEntrySchema), required=True)
 
 
+class TaxReportRowSchema(TaxRowSchema):
+    """A report row: amounts of different currencies are never summed."""
+
+    currency = fields.String(required=True)
+
+
 class TaxReportResponseSchema(Schema):
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
-    rows = fields.List(fields.Nested(TaxRowSchema), required=True)
+    rows = fields.List(fields.Nested(TaxReportRowSchema), required=True)
 
 
 class FieldErrorSchema(Schema):

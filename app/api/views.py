@@ -61,12 +61,19 @@ def _if_match() -> int | None:
 
 def _key() -> Idempotency | None:
     """Idempotency-Key, or else X-Request-ID, with a fingerprint of the request it names."""
+    # Both headers are checked when sent, whichever is the key (openapi.yaml's pattern).
+    malformed = [
+        FieldError(name, "invalid", "1-128 printable ASCII characters")
+        for name in ("Idempotency-Key", "X-Request-ID")
+        if (value := request.headers.get(name)) is not None
+        and not (1 <= len(value) <= 128 and value.isascii() and value.isprintable())
+    ]
+    if malformed:
+        raise field_errors(*malformed)
     header = "Idempotency-Key" if "Idempotency-Key" in request.headers else "X-Request-ID"
     key = request.headers.get(header)
     if key is None:
         return None
-    if not 1 <= len(key) <= 128 or not key.isprintable():
-        raise field_errors(FieldError(header, "invalid", "1-128 printable characters"))
     body = jsonio.loads(request.get_data(cache=True) or b"null")
     fingerprint = f"{request.method} {request.path}?{request.query_string.decode()} "
     digest = hashlib.sha256((fingerprint + jsonio.dumps(body, sort_keys=True)).encode())

@@ -16,10 +16,16 @@ def exponent(currency: str) -> int:
 
 
 def decimals_of(value: Decimal) -> int:
-    """How many decimals a number carries (trailing zeros do not count)."""
-    normalized = value.normalize()
-    exp = normalized.as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
+    """How many decimals a number carries (trailing zeros do not count).
+
+    Read from the digits themselves: normalize() would round to the context's 28 digits and
+    flush 1e-999999999 to 0, so such amounts would pass as having no decimals at all.
+    """
+    _, digits, exp = value.as_tuple()
+    if not isinstance(exp, int) or not any(digits):
+        return 0
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exp + trailing_zeros))
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

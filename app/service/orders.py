@@ -125,12 +125,21 @@ class OrderService:
         return run(self.session_factory, use_case)
 
     def _write(
-        self, ctx: Context, change: Change, present: Present, dry_run: bool = False
+        self,
+        ctx: Context,
+        change: Change,
+        present: Present,
+        dry_run: bool = False,
+        history: bool = True,
     ) -> Outcome:
-        """Lock the order first, in its own statement, then check and apply the change."""
+        """Lock the order first, in its own statement, then check and apply the change.
+
+        history=False: the change reads no invoice's versions but those it creates (see
+        OrderRepository.lock).
+        """
 
         def act(uow: UnitOfWork) -> tuple[model.Order, Any, bool]:
-            order = _owned(uow.orders.lock(ctx.business, ctx.order_reference), ctx)
+            order = _owned(uow.orders.lock(ctx.business, ctx.order_reference, history), ctx)
             _check_version(order, ctx)
             result, changed = change(order, uow)
             return order, result, changed
@@ -146,7 +155,11 @@ class OrderService:
     def get_invoice(
         self, ctx: Context, invoice_reference: str
     ) -> tuple[model.Order, model.Invoice]:
-        order = self.get_order(ctx)
+        with UnitOfWork(self.session_factory, snapshot=True) as uow:
+            order = _owned(
+                uow.orders.get_for_invoice(ctx.business, ctx.order_reference, invoice_reference),
+                ctx,
+            )
         invoice = order.invoice(invoice_reference)
         if invoice is None:
             raise NotFound(f"invoice {invoice_reference} not found")
@@ -213,7 +226,7 @@ class OrderService:
             _store(uow, order, effects, "invoice.created", spec.invoice_reference)
             return invoice, True
 
-        return self._write(ctx, change, present)
+        return self._write(ctx, change, present, history=False)
 
     def cancel(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
         """Cancel whole open positions; refund what was paid for them, if anything."""
@@ -318,7 +331,7 @@ class OrderService:
         refs = {k: order_body.get(k) for k in ("customerNumber", "orderReference", "currency")}
 
         def act(uow: UnitOfWork) -> tuple[model.Order, CorrectionResult, bool]:
-            order = uow.orders.lock(ctx.business, ctx.order_reference)
+            order = uow.orders.lock(ctx.business, ctx.order_reference, history=False)
             if order is None:
                 raise NotFound(f"order {ctx.order_reference} not found")
             if order.customer_number != ctx.customer:

@@ -95,6 +95,10 @@ def _sqlstate(error: DBAPIError) -> str | None:
     return getattr(error.orig, "sqlstate", None)
 
 
+def _unique_violation(error: IntegrityError) -> bool:
+    return _sqlstate(error) == "23505" or "UNIQUE constraint failed" in str(error.orig)
+
+
 def run(
     session_factory: sessionmaker[Session], use_case: Callable[[UnitOfWork], T], attempts: int = 4
 ) -> T:
@@ -104,6 +108,8 @@ def run(
             with UnitOfWork(session_factory) as uow:
                 return use_case(uow)
         except IntegrityError as error:
+            if not _unique_violation(error):
+                raise  # a check constraint failed: a bug, never a client's race
             constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
             raise DuplicateReference(
                 "a document with this reference was created at the same moment",

@@ -14,6 +14,7 @@ from werkzeug.test import TestResponse
 from app import create_app
 from app.adapters.keys import create_key
 from tests import factories
+from tests.contract.openapi_check import assert_conforms
 
 BASE = "/accounting/v1/businesses"
 
@@ -176,3 +177,16 @@ def journal_balances(entries: list[dict[str, Any]]) -> bool:
 @pytest.fixture(autouse=True)
 def _uses_database(engine: Engine) -> Iterator[None]:
     yield
+
+
+@pytest.fixture(autouse=True)
+def _every_response_matches_openapi_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer of every end-to-end test, success or error, is one openapi.yaml describes."""
+    send = FlaskClient.open
+
+    def open_and_check(self: FlaskClient, *args: Any, **kwargs: Any) -> TestResponse:
+        response = send(self, *args, **kwargs)
+        assert_conforms(response)
+        return response
+
+    monkeypatch.setattr(FlaskClient, "open", open_and_check)

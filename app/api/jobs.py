@@ -1,0 +1,242 @@
+"""Batch tax correction jobs over HTTP (issue 6): queue one, then watch its progress.
+
+`accounting worker` processes the jobs; these endpoints only queue and read them. Both need a
+staff key: a VAT-rate change touches every invoice of a business.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import Response, current_app, g, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.api import jsonio, views
+from app.api import schemas as s
+from app.api.auth import require_business, require_staff
+from app.api.jsonio import DecimalParser
+from app.domain.errors import FieldError, field_errors
+from app.domain.money import bp_to_rate, decimals_of, rate_to_bp
+from app.domain.tax_change import MODES, TaxChange
+from app.service import tax_correction as tc
+
+PREFIX = "/accounting/v1/businesses/<string(maxlength=16):business>/tax-corrections"
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+READ_ERRORS = (401, 403, 404, 429)
+LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
+
+
+class JobsBlueprint(Blueprint):
+    ARGUMENTS_PARSER = DecimalParser()
+
+
+blp = JobsBlueprint(
+    "tax_corrections", __name__, url_prefix=PREFIX, description="Batch tax corrections"
+)
+
+
+@blp.before_request
+def _authorize() -> None:
+    principal = require_business((request.view_args or {}).get("business", ""))
+    require_staff(principal)
+    g.principal = principal
+
+
+def _sessions() -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = current_app.extensions["accounting"].session_factory
+    return factory
+
+
+def _documented(*statuses: int) -> Any:
+    def document(func: Any) -> Any:
+        for status in statuses:
+            func = blp.alt_response(
+                status, schema=s.ProblemSchema, content_type="application/problem+json"
+            )(func)
+        return func
+
+    return document
+
+
+# --- bodies ------------------------------------------------------------------------------
+
+
+class TaxCorrectionSchema(s.StrictSchema):
+    country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    from_ = s.LenientDate(required=True, data_key="from")
+    to = s.LenientDate(required=True)
+    vatType = fields.String(required=True, validate=validate.OneOf(("NORMAL", "REDUCED")))
+    fromRate = s.Number(required=True, minimum=Decimal(0), maximum=Decimal(100))
+    toRate = s.Number(required=True, minimum=Decimal(0), maximum=Decimal(100))
+    mode = fields.String(required=True, validate=validate.OneOf(MODES))
+    dryRun = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "from_" in data and "to" in data and data["from_"] > data["to"]:
+            raise ValidationError("Must not be before from.", "to")
+
+
+class ChangeSchema(Schema):
+    country = fields.String(required=True)
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+    vatType = fields.String(required=True)
+    fromRate = fields.Decimal(as_string=False, required=True)
+    toRate = fields.Decimal(as_string=False, required=True)
+    mode = fields.String(required=True)
+
+
+class CountsSchema(Schema):
+    pending = fields.Integer(required=True)
+    corrected = fields.Integer(required=True)
+    wouldCorrect = fields.Integer(required=True)
+    blocked = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class ProgressSchema(Schema):
+    processed = fields.Integer(required=True)
+    total = fields.Integer(required=True, allow_none=True)
+    percent = fields.Decimal(as_string=False, required=True, allow_none=True)
+
+
+class ProblemItemSchema(Schema):
+    invoiceReference = fields.String(required=True)
+    orderReference = fields.String(required=True)
+    status = fields.String(required=True)
+    code = fields.String(required=True, allow_none=True)
+
+
+class JobSchema(Schema):
+    jobId = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["queued", "running", "completed"]})
+    dryRun = fields.Boolean(required=True)
+    change = fields.Nested(ChangeSchema, required=True)
+    counts = fields.Nested(CountsSchema, required=True)
+    progress = fields.Nested(ProgressSchema, required=True)
+    problems = fields.List(
+        fields.Nested(ProblemItemSchema),
+        required=True,
+        metadata={"description": f"blocked and failed invoices, the first {tc.PROBLEMS_SHOWN}"},
+    )
+    createdAt = s.UtcDateTime(required=True)
+    startedAt = s.UtcDateTime(required=True, allow_none=True)
+    finishedAt = s.UtcDateTime(required=True, allow_none=True)
+
+
+class QueuedJobSchema(JobSchema, s.WriteResponseSchema):
+    pass
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+def _rate(value: Any, name: str) -> int:
+    if decimals_of(value) > 2:
+        raise field_errors(FieldError(name, "too-many-decimals", "at most 2 decimals"))
+    return rate_to_bp(value)
+
+
+def _present(report: dict[str, Any]) -> dict[str, Any]:
+    job: tc.Job = report["job"]
+    change, counts, total = job.change, report["counts"], report["total"]
+    processed = report["processed"]
+    percent = None
+    if total is not None:
+        percent = round(Decimal(100 * processed) / total, 1) if total else Decimal(100)
+    return {
+        "jobId": job.job_id,
+        "status": report["status"],
+        "dryRun": job.dry_run,
+        "change": {
+            "country": change.country,
+            "from_": change.start,
+            "to": change.end,
+            "vatType": change.vat_type,
+            "fromRate": bp_to_rate(change.from_rate_bp),
+            "toRate": bp_to_rate(change.to_rate_bp),
+            "mode": change.mode,
+        },
+        "counts": {
+            "pending": counts[tc.PENDING],
+            "corrected": counts[tc.CORRECTED],
+            "wouldCorrect": counts[tc.WOULD_CORRECT],
+            "blocked": counts[tc.BLOCKED],
+            "unchanged": counts[tc.UNCHANGED],
+            "failed": counts[tc.FAILED],
+        },
+        "progress": {"processed": processed, "total": total, "percent": percent},
+        "problems": [
+            {
+                "invoiceReference": p["invoice_reference"],
+                "orderReference": p["order_reference"],
+                "status": p["status"],
+                "code": p["problem_code"],
+            }
+            for p in report["problems"]
+        ],
+        "createdAt": report["created_at"],
+        "startedAt": report["started_at"],
+        "finishedAt": report["finished_at"],
+    }
+
+
+@blp.route("")
+class TaxCorrections(MethodView):
+    @blp.arguments(TaxCorrectionSchema)
+    @blp.response(202, QueuedJobSchema, headers=LOCATION)
+    @_documented(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any], business: str) -> Response:
+        """Queue a VAT-rate change for every invoice of a period; a worker carries it out.
+
+        keep-gross keeps prices and splits net and VAT anew; keep-net keeps each unit's net,
+        so gross follows the rate (decreases only) and overpayments are refunded. Invoices
+        with returns, goodwills or open positions are skipped and listed with their problem.
+        """
+        change = TaxChange(
+            country=body["country"],
+            vat_type=body["vatType"],
+            from_rate_bp=_rate(body["fromRate"], "fromRate"),
+            to_rate_bp=_rate(body["toRate"], "toRate"),
+            mode=body["mode"],
+            start=body["from_"],
+            end=body["to"],
+        )
+
+        def present(report: dict[str, Any]) -> dict[str, Any]:
+            queued: dict[str, Any] = QueuedJobSchema().dump(
+                {"internalRequestId": g.request_id, **_present(report)}
+            )
+            return queued
+
+        answer, replayed = tc.create_job(
+            _sessions(),
+            business,
+            change,
+            body["dryRun"],
+            g.principal.prefix,
+            present,
+            views._key(),  # the same key and request fingerprint as every other write
+        )
+        response = Response(jsonio.dumps(answer), status=202, mimetype="application/json")
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Location"] = url_for(
+            ".TaxCorrection", business=business, job_id=answer["jobId"]
+        )
+        return response
+
+
+@blp.route("/<string(maxlength=36):job_id>")
+class TaxCorrection(MethodView):
+    @blp.response(200, JobSchema)
+    @_documented(*READ_ERRORS)
+    def get(self, business: str, job_id: str) -> Any:
+        """A job's status, counts per outcome, progress and the invoices it could not correct."""
+        return _present(tc.job_report(_sessions(), business, job_id))

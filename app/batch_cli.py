@@ -1,0 +1,337 @@
+"""`accounting tax-correction` and `accounting worker`: batch tax corrections (issue 6)."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.adapters import orm
+from app.adapters.db import make_engine, make_session_factory
+from app.domain.errors import DomainError
+from app.domain.money import decimals_of, rate_to_bp, to_major
+from app.domain.tax_change import MODES, TaxChange
+from app.service import tax_correction as tc
+
+OPTIONS = {
+    "country": "--country",
+    "to": "--to",
+    "vatType": "--vat-type",
+    "fromRate": "--from-rate",
+    "toRate": "--to-rate",
+    "mode": "--mode",
+}
+REPORT_COLUMNS = (
+    "invoice",
+    "order",
+    "currency",
+    "old_gross",
+    "old_net",
+    "old_vat",
+    "new_gross",
+    "new_net",
+    "new_vat",
+    "refund",
+    "status",
+    "problem_code",
+)
+PLAIN_EVERY_SECONDS = 10.0
+
+
+def _rate(value: str, option: str) -> int:
+    try:
+        percent = Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"not a number: {value}", param_hint=option) from None
+    if not percent.is_finite() or decimals_of(percent) > 2:
+        raise click.BadParameter("a percentage with at most 2 decimals", param_hint=option)
+    return rate_to_bp(percent)
+
+
+def _database_url() -> str:
+    # app.cli registers these commands, so it is imported here, once it is complete.
+    from app.cli import database_url
+
+    return database_url()
+
+
+@contextmanager
+def _database(one_connection: bool = True) -> Iterator[sessionmaker[Session]]:
+    """Sessions on DATABASE_URL; by default all on one connection (see on_one_connection)."""
+    orm.start_mappers()
+    engine = make_engine(_database_url())
+    try:
+        if one_connection:
+            factory, connection = tc.on_one_connection(engine)
+            with connection:
+                yield factory
+        else:
+            yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def _day(value: datetime) -> date:
+    return value.date()
+
+
+class Summary:
+    """Counts per outcome and problem, refunds and the net and VAT moved, per currency."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.problems: Counter[str] = Counter()
+        self.refunds: Counter[str] = Counter()
+        self.refunded: Counter[str] = Counter()
+        self.net_moved: Counter[str] = Counter()
+        self.vat_moved: Counter[str] = Counter()
+
+    def add(self, outcome: tc.InvoiceOutcome) -> None:
+        self.statuses[outcome.status] += 1
+        if outcome.problem_code:
+            self.problems[outcome.problem_code] += 1
+        currency = outcome.currency or ""
+        if outcome.before is not None and outcome.after is not None:
+            self.net_moved[currency] += outcome.after.net - outcome.before.net
+            self.vat_moved[currency] += outcome.after.vat - outcome.before.vat
+        if outcome.refund:
+            self.refunds[currency] += 1
+            self.refunded[currency] += outcome.refund
+
+    @property
+    def processed(self) -> int:
+        return sum(self.statuses.values())
+
+    def lines(self, dry_run: bool, seconds: float) -> list[str]:
+        done = tc.WOULD_CORRECT if dry_run else tc.CORRECTED
+        counts = ", ".join(
+            f"{self.statuses[s]} {s}" for s in (done, tc.BLOCKED, tc.UNCHANGED, tc.FAILED)
+        )
+        result = [f"{self.processed} invoices: {counts}"]
+        if self.problems:
+            problems = ", ".join(f"{code} {n}" for code, n in sorted(self.problems.items()))
+            result.append(f"problems: {problems}")
+        for currency in sorted(set(self.net_moved) | set(self.vat_moved)):
+            result.append(
+                f"{currency}: net {_signed(self.net_moved[currency], currency)}, "
+                f"VAT {_signed(self.vat_moved[currency], currency)}, "
+                f"refunds {self.refunds[currency]} "
+                f"({to_major(self.refunded[currency], currency)})"
+            )
+        rate = self.processed / seconds if seconds > 0 else 0.0
+        result.append(f"{seconds:.1f} s, {rate:.1f} invoices/s")
+        if dry_run:
+            result.append("dry run: nothing was written")
+        return result
+
+
+def _signed(minor: int, currency: str) -> str:
+    return f"{'+' if minor >= 0 else ''}{to_major(minor, currency)}"
+
+
+def _amount(minor: int | None, currency: str | None) -> str:
+    return "" if minor is None or currency is None else str(to_major(minor, currency))
+
+
+def _report_row(outcome: tc.InvoiceOutcome) -> list[str]:
+    before, after, currency = outcome.before, outcome.after, outcome.currency
+    return [
+        outcome.invoice_reference,
+        outcome.order_reference,
+        currency or "",
+        _amount(before.gross if before else None, currency),
+        _amount(before.net if before else None, currency),
+        _amount(before.vat if before else None, currency),
+        _amount(after.gross if after else None, currency),
+        _amount(after.net if after else None, currency),
+        _amount(after.vat if after else None, currency),
+        _amount(outcome.refund if after else None, currency),
+        outcome.status,
+        outcome.problem_code or "",
+    ]
+
+
+@contextmanager
+def _report(path: Path | None) -> Iterator[Callable[[tc.InvoiceOutcome], None]]:
+    """A CSV row per invoice, written as it is processed (nothing is kept in memory)."""
+    if path is None:
+        yield lambda _outcome: None
+        return
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REPORT_COLUMNS)
+        yield lambda outcome: writer.writerow(_report_row(outcome))
+
+
+@contextmanager
+def progress(total: int, stream: TextIO) -> Iterator[Callable[[Summary], None]]:
+    """A progress bar on a terminal; otherwise a plain line every 5 % or 10 seconds."""
+    if stream.isatty():
+        with Progress(
+            TextColumn("tax correction"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=stream),
+        ) as bar:
+            task = bar.add_task("invoices", total=total, status="")
+
+            def advance(summary: Summary) -> None:
+                problems = summary.statuses[tc.BLOCKED] + summary.statuses[tc.FAILED]
+                bar.update(task, completed=summary.processed, status=f"{problems} skipped")
+
+            yield advance
+        return
+    step = max(1, total // 20)
+    last = time.monotonic()
+
+    def line(summary: Summary) -> None:
+        nonlocal last
+        done, now = summary.processed, time.monotonic()
+        if done % step and done != total and now - last < PLAIN_EVERY_SECONDS:
+            return
+        last = now
+        counts = ", ".join(f"{summary.statuses[s]} {s}" for s in tc.OUTCOMES if summary.statuses[s])
+        print(f"tax-correction: {done}/{total} invoices ({counts})", file=stream, flush=True)
+
+    yield line
+
+
+@click.command("tax-correction")
+@click.option("--business", required=True, help="Business code.")
+@click.option("--country", required=True, help="Declaration country, e.g. DE.")
+@click.option(
+    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First invoice date."
+)
+@click.option(
+    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last invoice date."
+)
+@click.option("--vat-type", required=True, help="NORMAL or REDUCED.")
+@click.option("--from-rate", required=True, help="The rate invoices carry now, e.g. 19.")
+@click.option("--to-rate", required=True, help="The rate they should carry, e.g. 16.")
+@click.option("--mode", type=click.Choice(MODES), required=True)
+@click.option("--dry-run", is_flag=True, help="Compute and report; write nothing.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Processes correcting at once (each invoice still in its own transaction).",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write a CSV row per invoice: old and new amounts, refund, status, problem code.",
+)
+def tax_correction(
+    business: str,
+    country: str,
+    start: datetime,
+    end: datetime,
+    vat_type: str,
+    from_rate: str,
+    to_rate: str,
+    mode: str,
+    dry_run: bool,
+    workers: int,
+    report: Path | None,
+) -> None:
+    """Apply a VAT-rate change to every invoice of a period, each in its own transaction.
+
+    keep-gross: prices stay, net and VAT are split anew. keep-net: gross follows the new rate
+    (a decrease only), and what was paid beyond the new total is refunded. A rerun after an
+    interruption corrects only what is left.
+    """
+    change = TaxChange(
+        country=country,
+        vat_type=vat_type,
+        from_rate_bp=_rate(from_rate, "--from-rate"),
+        to_rate_bp=_rate(to_rate, "--to-rate"),
+        mode=mode,
+        start=_day(start),
+        end=_day(end),
+    )
+    try:
+        change.check()
+    except DomainError as error:
+        raise click.UsageError(
+            "; ".join(f"{OPTIONS.get(e.field, e.field)}: {e.message}" for e in error.errors)
+        ) from None
+    summary = Summary()
+    started = time.monotonic()
+    # Worker processes bring their own connections; the parent's pool is emptied before they
+    # are forked.
+    with _database(one_connection=workers == 1) as factory:
+        total = tc.count_selected(factory, business, change)
+        click.echo(
+            f"tax-correction: business {business}, {country} {vat_type} {from_rate} % -> "
+            f"{to_rate} % ({mode}), invoices dated {change.start} to {change.end}: "
+            f"{total} selected",
+            err=True,
+        )
+        parallel = tc.ParallelCorrections(_database_url(), factory, workers)
+        with (
+            parallel if workers > 1 else nullcontext(),
+            _report(report) as write,
+            progress(total, sys.stderr) as advance,
+        ):
+            if workers > 1:
+                outcomes = parallel.correct(business, change, dry_run)
+            else:
+                outcomes = tc.correct_invoices(factory, business, change, dry_run)
+            for outcome in outcomes:
+                summary.add(outcome)
+                write(outcome)
+                advance(summary)
+    for text in summary.lines(dry_run, time.monotonic() - started):
+        click.echo(text)
+    sys.exit(1 if summary.statuses[tc.FAILED] else 0)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Return when no job has work left.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between looks for work.")
+def worker(once: bool, poll: float) -> None:
+    """Process queued tax correction jobs; several workers share a job."""
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def finished(job: tc.Job, processed: int) -> None:
+        click.echo(f"worker: job {job.job_id}: {processed} invoices processed", err=True)
+
+    with _database() as factory:
+        click.echo(f"worker {tc.worker_name()} ready", err=True)
+        processed = tc.work(
+            factory, once=once, poll_seconds=poll, should_stop=lambda: stopping, on_job=finished
+        )
+    click.echo(f"worker: {processed} invoices processed, stopping", err=True)

@@ -1,0 +1,702 @@
+"""Batch tax corrections (issue 6): one VAT-rate change over every invoice of a period.
+
+Each selected invoice is corrected in its own transaction, exactly as the PUT corrects one:
+the order's lock first, then `Order.correct_invoice` with the order restated at the new rate,
+then the same documents, ledger entries, refund and outbox event. Rules that block an invoice
+(returns, goodwills, open positions) skip it and name their problem code.
+
+Resuming needs no bookkeeping: a corrected invoice's current version no longer has lines at
+the old rate, so it drops out of the selection, and the check is repeated under the order's
+lock. A rerun after a crash therefore corrects every invoice exactly once.
+
+The same work runs as a job (`POST /tax-corrections`, `accounting worker`): the job's items
+are the invoices it selected; a worker claims one pending item, corrects its invoice and
+records the outcome in one transaction, so several workers share a job and a killed worker
+leaves its item pending for the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from multiprocessing.pool import AsyncResult
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, exists, func, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.adapters import orm
+from app.adapters.db import make_engine, make_session_factory
+from app.domain.errors import DomainError, FieldError, NotFound
+from app.domain.model import InvoiceVersion
+from app.domain.tax_change import TaxChange, restate
+from app.service.orders import Idempotency, _store, _taken
+from app.service.unit_of_work import (
+    IdempotencyKeyReused,
+    RequestInFlight,
+    UnitOfWork,
+    run,
+)
+
+log = logging.getLogger("app.tax_correction")
+
+PENDING = "pending"
+CORRECTED = "corrected"
+WOULD_CORRECT = "would-correct"
+BLOCKED = "blocked"
+UNCHANGED = "unchanged"  # no longer selected: corrected before (a rerun) or changed since
+FAILED = "failed"
+OUTCOMES = (CORRECTED, WOULD_CORRECT, BLOCKED, UNCHANGED, FAILED)
+
+QUEUED, RUNNING, COMPLETED = "queued", "running", "completed"
+PAGE = 500
+CHUNK = 20  # invoices sent to a worker process at a time
+IN_FLIGHT_PER_PROCESS = 3
+PROBLEMS_SHOWN = 100
+
+jobs_table, items_table = orm.tax_correction_jobs, orm.tax_correction_items
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Totals:
+    gross: int
+    net: int
+    vat: int
+
+    @classmethod
+    def of(cls, version: InvoiceVersion) -> Totals:
+        return cls(version.gross, version.net, version.vat)
+
+
+@dataclass(frozen=True)
+class InvoiceOutcome:
+    """What happened to one selected invoice; amounts in minor units of `currency`."""
+
+    invoice_reference: str
+    order_reference: str
+    status: str
+    problem_code: str | None = None
+    currency: str | None = None
+    before: Totals | None = None
+    after: Totals | None = None
+    refund: int = 0
+
+
+# --- selection ---------------------------------------------------------------------------
+
+
+def selection(business: str, change: TaxChange) -> Select[str, str]:
+    """Invoices whose current version is declared in the country, dated in the period, and
+    has a line of the type at the old rate (an invoice's positions read as its current lines).
+    """
+    inv, ver, pos = orm.invoices, orm.invoice_versions, orm.positions
+    line_at_old_rate = exists().where(
+        pos.c.business_code == inv.c.business_code,
+        pos.c.order_reference == inv.c.order_reference,
+        pos.c.invoice_reference == inv.c.invoice_reference,
+        pos.c.vat_type == change.vat_type,
+        pos.c.rate_bp == change.from_rate_bp,
+    )
+    return (
+        select(inv.c.invoice_reference, inv.c.order_reference)
+        .join(
+            ver,
+            (ver.c.business_code == inv.c.business_code)
+            & (ver.c.invoice_reference == inv.c.invoice_reference)
+            & (ver.c.version == inv.c.current_version),
+        )
+        .where(inv.c.business_code == business)
+        .where(ver.c.declaration_country == change.country)
+        .where(ver.c.invoice_date.between(change.start, change.end))
+        .where(line_at_old_rate)
+    )
+
+
+def count_selected(session_factory: sessionmaker[Session], business: str, change: TaxChange) -> int:
+    with session_factory() as session:
+        query = select(func.count()).select_from(selection(business, change).subquery())
+        return int(session.scalar(query) or 0)
+
+
+def _pages(
+    session_factory: sessionmaker[Session], business: str, change: TaxChange
+) -> Iterator[list[tuple[str, str]]]:
+    """The selection in invoice order, a page at a time, from a cursor (nothing held open)."""
+    cursor = ""
+    while True:
+        with session_factory() as session:
+            rows = session.execute(
+                selection(business, change)
+                .where(orm.invoices.c.invoice_reference > cursor)
+                # Redundant, but it lets PostgreSQL start the versions' index scan at the
+                # cursor too, instead of at the business's first invoice on every page.
+                .where(orm.invoice_versions.c.invoice_reference > cursor)
+                .order_by(orm.invoices.c.invoice_reference)
+                .limit(PAGE)
+            ).all()
+        if not rows:
+            return
+        yield [(r[0], r[1]) for r in rows]
+        cursor = rows[-1][0]
+
+
+# --- one invoice -------------------------------------------------------------------------
+
+
+def _correct(
+    uow: UnitOfWork,
+    business: str,
+    order_reference: str,
+    invoice_reference: str,
+    change: TaxChange,
+    dry_run: bool,
+) -> InvoiceOutcome:
+    """Correct one invoice inside the caller's transaction, the order's lock taken first.
+
+    The steps are those of OrderService.correct_invoice (the PUT) after it has parsed the
+    body: the same lock, rule checks, credit-note reference check and store. Leaves the
+    transaction to the caller: corrected changes are stored, blocked and dry-run ones are
+    dropped from the session so that only the caller's own writes remain.
+    """
+    order = uow.orders.lock(business, order_reference, history=False)
+    invoice = order.invoice(invoice_reference) if order is not None else None
+    if order is None or invoice is None:
+        return InvoiceOutcome(invoice_reference, order_reference, FAILED, "not-found")
+    current = invoice.current
+    seen = InvoiceOutcome(
+        invoice_reference, order_reference, UNCHANGED, None, order.currency, Totals.of(current)
+    )
+    if not change.applies_to(current):
+        return seen
+    try:
+        restated = restate(order, invoice, change)
+        result, effects = order.correct_invoice(
+            invoice_reference,
+            restated.spec,
+            restated.header,
+            restated.items,
+            restated.body_refs,
+            None,
+        )
+        note = result.credit_note
+        if note is not None:
+            with uow.session.no_autoflush:  # look for others' notes, not the new one
+                if uow.orders.goodwill_reference_taken(business, note.reference):
+                    raise _taken("goodwillReference", note.reference)
+    except DomainError as error:
+        uow.session.expunge_all()
+        return replace(seen, status=BLOCKED, problem_code=error.code)
+    if not result.changed:
+        uow.session.expunge_all()
+        return seen
+    corrected = replace(
+        seen,
+        status=CORRECTED,
+        after=Totals.of(result.after),
+        refund=effects.refund.amount if effects.refund is not None else 0,
+    )
+    if dry_run:
+        uow.session.expunge_all()
+        return replace(corrected, status=WOULD_CORRECT)
+    _store(uow, order, effects, "invoice.corrected", invoice_reference)
+    return corrected
+
+
+def _failed(invoice_reference: str, order_reference: str, error: Exception) -> InvoiceOutcome:
+    if isinstance(error, DomainError):  # the order stayed busy, or a reference clashed
+        code = error.code
+    else:
+        log.exception("tax correction of %s failed", invoice_reference)
+        code = "database-error"
+    return InvoiceOutcome(invoice_reference, order_reference, FAILED, code)
+
+
+def correct_one(
+    session_factory: sessionmaker[Session],
+    business: str,
+    order_reference: str,
+    invoice_reference: str,
+    change: TaxChange,
+    dry_run: bool = False,
+) -> InvoiceOutcome:
+    """One invoice in its own transaction; a dry run computes everything and writes nothing."""
+
+    def use_case(uow: UnitOfWork) -> InvoiceOutcome:
+        outcome = _correct(uow, business, order_reference, invoice_reference, change, dry_run)
+        if outcome.status == CORRECTED:
+            uow.commit()
+        return outcome
+
+    try:
+        return run(session_factory, use_case)
+    except (DomainError, SQLAlchemyError) as error:
+        return _failed(invoice_reference, order_reference, error)
+
+
+def correct_invoices(
+    session_factory: sessionmaker[Session],
+    business: str,
+    change: TaxChange,
+    dry_run: bool = False,
+) -> Iterator[InvoiceOutcome]:
+    """Every selected invoice, each in its own transaction, in invoice order."""
+    change.check()
+    for page in _pages(session_factory, business, change):
+        for invoice_reference, order_reference in page:
+            yield correct_one(
+                session_factory, business, order_reference, invoice_reference, change, dry_run
+            )
+
+
+def _chunks(
+    session_factory: sessionmaker[Session], business: str, change: TaxChange, size: int
+) -> Iterator[list[tuple[str, str]]]:
+    for page in _pages(session_factory, business, change):
+        for start in range(0, len(page), size):
+            yield page[start : start + size]
+
+
+_process_factory: sessionmaker[Session] | None = None
+
+
+def on_one_connection(engine: Engine) -> tuple[sessionmaker[Session], Connection]:
+    """Sessions that all use one connection, one after the other, and that connection.
+
+    A batch runs thousands of short transactions in a row: checking a connection out of the
+    pool (and pinging it) for each costs more CPU than the batch's own code. An invalidated
+    connection reconnects on its next use.
+    """
+    connection = engine.connect()
+    factory = make_session_factory(engine)
+    factory.configure(bind=connection)
+    return factory, connection
+
+
+def _start_process(database_url: str) -> None:
+    """A worker process's own engine and connection; the parent's are never touched."""
+    global _process_factory
+    orm.start_mappers()
+    _process_factory, _connection = on_one_connection(make_engine(database_url, pool_size=1))
+
+
+def _correct_chunk(
+    business: str, chunk: list[tuple[str, str]], change: TaxChange, dry_run: bool
+) -> list[InvoiceOutcome]:
+    assert _process_factory is not None, "set by _start_process"
+    return [
+        correct_one(_process_factory, business, order_ref, invoice_ref, change, dry_run)
+        for invoice_ref, order_ref in chunk
+    ]
+
+
+class ParallelCorrections:
+    """The same corrections spread over worker processes, each invoice in its own transaction.
+
+    Each invoice still takes its order's lock first and is checked again under it, so the
+    processes never correct one twice. Only a few chunks are in flight at a time, so memory
+    does not grow with the selection. The processes are forked (sharing the parent's loaded
+    code) when entering, before the caller starts any thread, and with no connection open.
+    """
+
+    def __init__(
+        self, database_url: str, session_factory: sessionmaker[Session], processes: int
+    ) -> None:
+        self.database_url = database_url
+        self.session_factory = session_factory
+        self.processes = processes
+
+    def __enter__(self) -> ParallelCorrections:
+        bind = self.session_factory.kw.get("bind")
+        if isinstance(bind, Engine):
+            bind.dispose()
+        context = multiprocessing.get_context("fork")
+        self.pool = context.Pool(
+            self.processes, initializer=_start_process, initargs=(self.database_url,)
+        )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+    def correct(
+        self, business: str, change: TaxChange, dry_run: bool = False
+    ) -> Iterator[InvoiceOutcome]:
+        change.check()
+        in_flight: deque[AsyncResult[list[InvoiceOutcome]]] = deque()
+        for chunk in _chunks(self.session_factory, business, change, CHUNK):
+            task = self.pool.apply_async(_correct_chunk, (business, chunk, change, dry_run))
+            in_flight.append(task)
+            if len(in_flight) >= IN_FLIGHT_PER_PROCESS * self.processes:
+                yield from in_flight.popleft().get()
+        while in_flight:
+            yield from in_flight.popleft().get()
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    business: str
+    job_id: str
+    change: TaxChange
+    dry_run: bool
+
+
+def _job_of(row: Any) -> Job:
+    change = TaxChange(
+        country=row.country,
+        vat_type=row.vat_type,
+        from_rate_bp=row.from_rate_bp,
+        to_rate_bp=row.to_rate_bp,
+        mode=row.mode,
+        start=row.period_from,
+        end=row.period_to,
+    )
+    return Job(row.business_code, row.job_id, change, bool(row.dry_run))
+
+
+def create_job(
+    session_factory: sessionmaker[Session],
+    business: str,
+    change: TaxChange,
+    dry_run: bool,
+    requested_by: str | None,
+    present: Callable[[dict[str, Any]], dict[str, Any]],
+    idempotency: Idempotency | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Queue a job (a worker selects its invoices when it starts it): (its presented report,
+    whether that is the stored answer to an earlier request under the same idempotency key).
+
+    Under an idempotency key the answer is stored with the job, so a retried request answers
+    the same job instead of queueing a second one.
+    """
+    change.check()
+
+    def use_case(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
+        if idempotency is not None:
+            if not uow.idempotency.try_guard(business, idempotency.key):
+                raise RequestInFlight("a request with this Idempotency-Key is still running")
+            stored = uow.idempotency.find(business, idempotency.key)
+            if stored is not None:
+                if stored.request_hash != idempotency.request_hash:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was used with another request",
+                        [
+                            FieldError(
+                                "Idempotency-Key",
+                                "idempotency-key-reused",
+                                "send a new key for a new request",
+                            )
+                        ],
+                    )
+                return stored.body, True
+        job_id = str(uuid.uuid4())
+        uow.session.execute(
+            jobs_table.insert().values(
+                business_code=business,
+                job_id=job_id,
+                status=QUEUED,
+                country=change.country,
+                vat_type=change.vat_type,
+                from_rate_bp=change.from_rate_bp,
+                to_rate_bp=change.to_rate_bp,
+                period_from=change.start,
+                period_to=change.end,
+                mode=change.mode,
+                dry_run=dry_run,
+                requested_by=requested_by,
+                created_at=_now(),
+            )
+        )
+        body = present(_job_report(uow.session, business, job_id))
+        if idempotency is not None:
+            uow.idempotency.save(business, idempotency.key, idempotency.request_hash, body, 0)
+        uow.commit()
+        return body, False
+
+    return run(session_factory, use_case)
+
+
+def job_report(
+    session_factory: sessionmaker[Session], business: str, job_id: str
+) -> dict[str, Any]:
+    """A job's parameters, status, counts per outcome and the problems met so far."""
+    with session_factory() as session:
+        return _job_report(session, business, job_id)
+
+
+def _job_report(session: Session, business: str, job_id: str) -> dict[str, Any]:
+    row = session.execute(
+        select(jobs_table)
+        .where(jobs_table.c.business_code == business)
+        .where(jobs_table.c.job_id == job_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"tax correction job {job_id} not found")
+    in_job = (items_table.c.business_code == business) & (items_table.c.job_id == job_id)
+    counts = dict.fromkeys((PENDING, *OUTCOMES), 0)
+    for status, count in session.execute(
+        select(items_table.c.status, func.count()).where(in_job).group_by(items_table.c.status)
+    ).all():
+        counts[status] = int(count)
+    problems = session.execute(
+        select(
+            items_table.c.invoice_reference,
+            items_table.c.order_reference,
+            items_table.c.status,
+            items_table.c.problem_code,
+        )
+        .where(in_job)
+        .where(items_table.c.status.in_((BLOCKED, FAILED)))
+        .order_by(items_table.c.invoice_reference)
+        .limit(PROBLEMS_SHOWN)
+    ).all()
+    job = _job_of(row)
+    return {
+        "job": job,
+        "status": row.status,
+        "total": row.total,
+        "counts": counts,
+        "processed": sum(counts[s] for s in OUTCOMES),
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "problems": [
+            {
+                "invoice_reference": p[0],
+                "order_reference": p[1],
+                "status": p[2],
+                "problem_code": p[3],
+            }
+            for p in problems
+        ],
+    }
+
+
+def _start_queued_job(session_factory: sessionmaker[Session]) -> Job | bool | None:
+    """Start the oldest queued job: select its invoices as pending items.
+
+    Returns the job, None when nothing is queued, or True when queued jobs exist but another
+    worker is starting them right now.
+    """
+    with session_factory() as session, session.begin():
+        row = session.execute(
+            select(jobs_table)
+            .where(jobs_table.c.status == QUEUED)
+            .order_by(jobs_table.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            waiting = session.scalar(
+                select(func.count()).select_from(jobs_table).where(jobs_table.c.status == QUEUED)
+            )
+            return True if waiting else None
+        job = _job_of(row)
+        chosen = selection(job.business, job.change).subquery()
+        session.execute(
+            items_table.insert().from_select(
+                ["business_code", "job_id", "invoice_reference", "order_reference", "status"],
+                select(
+                    literal(job.business),
+                    literal(job.job_id),
+                    chosen.c.invoice_reference,
+                    chosen.c.order_reference,
+                    literal(PENDING),
+                ),
+            )
+        )
+        total = session.scalar(
+            select(func.count())
+            .select_from(items_table)
+            .where(items_table.c.business_code == job.business)
+            .where(items_table.c.job_id == job.job_id)
+        )
+        session.execute(
+            update(jobs_table)
+            .where(jobs_table.c.business_code == job.business)
+            .where(jobs_table.c.job_id == job.job_id)
+            .values(status=RUNNING, total=total, started_at=_now())
+        )
+    return job
+
+
+def _pending_in(job: Job) -> Any:
+    return exists().where(
+        items_table.c.business_code == job.business,
+        items_table.c.job_id == job.job_id,
+        items_table.c.status == PENDING,
+    )
+
+
+def _running_job(session_factory: sessionmaker[Session]) -> Job | None:
+    """Complete running jobs with nothing pending; return the oldest one with work left."""
+    with session_factory() as session, session.begin():
+        rows = session.execute(
+            select(jobs_table)
+            .where(jobs_table.c.status == RUNNING)
+            .order_by(jobs_table.c.created_at)
+        ).all()
+        for row in rows:
+            job = _job_of(row)
+            if session.scalar(select(_pending_in(job))):
+                return job
+            _complete(session, job)
+    return None
+
+
+def _complete(session: Session, job: Job) -> None:
+    session.execute(
+        update(jobs_table)
+        .where(jobs_table.c.business_code == job.business)
+        .where(jobs_table.c.job_id == job.job_id)
+        .where(jobs_table.c.status == RUNNING)
+        .where(~_pending_in(job))
+        .values(status=COMPLETED, finished_at=_now())
+    )
+
+
+def _claim(session: Session, job: Job, cursor: str) -> tuple[str, str] | None:
+    """The next pending item after the cursor that no other worker holds, locked until commit.
+
+    SKIP LOCKED lets workers pass each other's items; SQLite has no row locks, but its writes
+    serialize, so a plain claim is just as safe there.
+    """
+    row = session.execute(
+        select(items_table.c.invoice_reference, items_table.c.order_reference)
+        .where(items_table.c.business_code == job.business)
+        .where(items_table.c.job_id == job.job_id)
+        .where(items_table.c.status == PENDING)
+        .where(items_table.c.invoice_reference > cursor)
+        .order_by(items_table.c.invoice_reference)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _record(session: Session, job: Job, outcome: InvoiceOutcome, worker: str) -> None:
+    """Store an item's outcome; only a pending item changes (it may have been done since)."""
+    before, after = outcome.before, outcome.after
+    session.execute(
+        update(items_table)
+        .where(items_table.c.business_code == job.business)
+        .where(items_table.c.job_id == job.job_id)
+        .where(items_table.c.invoice_reference == outcome.invoice_reference)
+        .where(items_table.c.status == PENDING)
+        .values(
+            status=outcome.status,
+            problem_code=outcome.problem_code,
+            currency=outcome.currency,
+            old_gross=before.gross if before else None,
+            old_net=before.net if before else None,
+            old_vat=before.vat if before else None,
+            new_gross=after.gross if after else None,
+            new_net=after.net if after else None,
+            new_vat=after.vat if after else None,
+            refund=outcome.refund,
+            worker=worker,
+            processed_at=_now(),
+        )
+    )
+
+
+def _process_next(
+    session_factory: sessionmaker[Session], job: Job, cursor: str, worker: str
+) -> InvoiceOutcome | None:
+    """Claim, correct and record one item in one transaction; None when nothing is left."""
+    claimed: list[tuple[str, str]] = []
+
+    def use_case(uow: UnitOfWork) -> InvoiceOutcome | None:
+        claimed.clear()
+        item = _claim(uow.session, job, cursor)
+        if item is None:
+            return None
+        claimed.append(item)
+        invoice_reference, order_reference = item
+        outcome = _correct(
+            uow, job.business, order_reference, invoice_reference, job.change, job.dry_run
+        )
+        _record(uow.session, job, outcome, worker)
+        uow.commit()
+        return outcome
+
+    try:
+        return run(session_factory, use_case)
+    except (DomainError, SQLAlchemyError) as error:
+        if not claimed:
+            raise
+        outcome = _failed(claimed[0][0], claimed[0][1], error)
+        with session_factory() as session, session.begin():
+            _record(session, job, outcome, worker)
+        return outcome
+
+
+def work_on(
+    session_factory: sessionmaker[Session],
+    job: Job,
+    worker: str,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Process a running job's pending items until none is left to claim; returns how many.
+
+    Each worker walks the items in invoice order from its own cursor and wraps around once at
+    the end, to take items another worker released (a crashed worker's claim rolls back).
+    """
+    processed, cursor = 0, ""
+    while not should_stop():
+        outcome = _process_next(session_factory, job, cursor, worker)
+        if outcome is None:
+            if cursor == "":
+                break
+            cursor = ""
+            continue
+        processed += 1
+        cursor = outcome.invoice_reference
+    with session_factory() as session, session.begin():
+        _complete(session, job)
+    return processed
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def work(
+    session_factory: sessionmaker[Session],
+    once: bool = False,
+    poll_seconds: float = 1.0,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_job: Callable[[Job, int], None] | None = None,
+) -> int:
+    """Process queued and running jobs; with `once`, return when no job has work left."""
+    worker, total = worker_name(), 0
+    while not should_stop():
+        job = _running_job(session_factory)
+        started = job or _start_queued_job(session_factory)
+        if isinstance(started, Job):
+            processed = work_on(session_factory, started, worker, should_stop)
+            total += processed
+            if processed:
+                if on_job is not None:
+                    on_job(started, processed)
+                continue
+        elif started is None and once:
+            return total
+        time.sleep(poll_seconds)  # nothing to claim now: items are held by other workers
+    return total

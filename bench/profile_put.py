@@ -1,0 +1,75 @@
+"""Where a correction PUT spends its time: pyinstrument over the Flask app (issue 7).
+
+    DATABASE_URL=postgresql+psycopg://... python bench/profile_put.py [N] [--html OUT.html]
+
+Loads N orders (default 300) like bench/run's PUT set into an empty, migrated database, builds
+the app as production does (JSON request log at INFO to a file, Prometheus, the rate limiter)
+and sends each order its correction PUT through Flask's test client, one after another, under
+pyinstrument (pip install pyinstrument). Prints the profile (and writes HTML with --html), the
+mean wall time per PUT, and empties the tables again. The test client skips the socket and
+gunicorn; everything from the WSGI call down is the service's own code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workload
+from pyinstrument import Profiler
+from sqlalchemy import text
+
+from app import create_app, jsoncodec
+from app.adapters import orm
+from app.adapters.keys import create_key
+
+
+def main(argv: list[str]) -> None:
+    count = int(argv[0]) if argv and argv[0].isdigit() else 300
+    html = argv[argv.index("--html") + 1] if "--html" in argv else None
+    url = os.environ["DATABASE_URL"]
+    workload.load(url, {"P": (count + 20, True)}, bare=1, hot_positions=1)
+    app = create_app({"DATABASE_URL": url, "RATE_LIMIT_PER_MINUTE": 100_000_000})
+    # The request log goes where gunicorn's stderr would: a file, not the terminal.
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+    accounting = app.extensions["accounting"]
+    with accounting.session_factory() as session, session.begin():
+        key = create_key(session, [workload.BUSINESS], "merchant", "profile")
+    client = app.test_client()
+    headers = {"X-Subscription-Key": key, "Content-Type": "application/json"}
+
+    def put(n: int) -> None:
+        ref = f"P{n:07d}"
+        body = jsoncodec.dumps(workload.correction_body(ref))
+        path = f"{workload.ORDERS}/{ref}/invoices/INV-{ref}"
+        response = client.put(path, data=body, headers=headers)
+        assert response.status_code == 200, response.data[:300]
+
+    for n in range(count + 1, count + 21):  # warm-up, not profiled
+        put(n)
+    profiler = Profiler(interval=0.0005)
+    started = time.perf_counter()
+    profiler.start()
+    for n in range(1, count + 1):
+        put(n)
+    profiler.stop()
+    elapsed = time.perf_counter() - started
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    print(f"{count} PUTs in {elapsed:.2f} s: {elapsed / count * 1000:.2f} ms each (profiled)")
+    if html:
+        Path(html).write_text(profiler.output_html())
+    with accounting.engine.begin() as connection:
+        tables = ", ".join(t.name for t in orm.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables}, bench_rows, bench_events"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,122 @@
+"""SQL statements per request, counted with SQLAlchemy's before_cursor_execute event (issue 7).
+
+    DATABASE_URL=postgresql+psycopg://... python bench/queries.py [--show]
+
+Runs the app in-process (Flask test client) against an empty, migrated PostgreSQL database:
+loads a few orders with bench/workload.py, then sends one request of each benchmarked kind and
+prints how many statements each issued (SQLAlchemy's count: an executemany is one), how many
+round trips to the server they took and how many commands the server ran (from libpq's protocol
+trace: BEGIN, COMMIT, the pool's ping and each row of an executemany count there) (--show: the
+statements themselves). Every table it
+wrote is emptied at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psycopg
+import workload
+from sqlalchemy import event, text
+
+from app import create_app, jsoncodec
+from app.adapters import orm
+from app.adapters.keys import create_key
+
+
+def main(show: bool) -> None:
+    url = os.environ["DATABASE_URL"]
+    workload.load(url, {"P": (3, True), "C": (3, False)}, bare=1, hot_positions=8)
+    app = create_app({"DATABASE_URL": url, "RATE_LIMIT_PER_MINUTE": 0, "LOG_LEVEL": "WARNING"})
+    accounting = app.extensions["accounting"]
+    # libpq's protocol trace of every connection: a round trip ends with the server's
+    # ReadyForQuery, a statement with its CommandComplete (or EmptyQueryResponse: the ping).
+    trace = tempfile.NamedTemporaryFile(prefix="queries-trace-")  # noqa: SIM115
+    flags = psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+
+    @event.listens_for(accounting.engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(flags)
+
+    def wire() -> tuple[int, int]:
+        lines = Path(trace.name).read_text().splitlines()
+        backend = [line.split("\t")[2] for line in lines if line.startswith("B\t")]
+        done = backend.count("CommandComplete") + backend.count("EmptyQueryResponse")
+        return backend.count("ReadyForQuery"), done
+
+    with accounting.session_factory() as session, session.begin():
+        key = create_key(session, [workload.BUSINESS], "merchant", "queries")
+    client = app.test_client()
+    statements: list[str] = []
+
+    @event.listens_for(accounting.engine, "before_cursor_execute")
+    def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    json_headers = {"X-Subscription-Key": key, "Content-Type": "application/json"}
+    base = workload.ORDERS
+
+    def measure(label: str, method: str, path: str, body: Any = None) -> None:
+        statements.clear()
+        trips_before, done_before = wire()
+        data = None if body is None else jsoncodec.dumps(body)
+        response = client.open(path, method=method, data=data, headers=json_headers)
+        assert response.status_code == 200, (label, response.status_code, response.data[:500])
+        trips, done = wire()
+        print(
+            f"{len(statements):>3} statements {trips - trips_before:>3} round trips "
+            f"{done - done_before:>3} server commands  {label}"
+        )
+        if show:
+            for s in statements:
+                print(f"      {s[:150]}")
+
+    # Warm: the first request of a process compiles statements and fills caches.
+    measure("(warm-up) GET invoice", "GET", f"{base}/P0000003/invoices/INV-P0000003")
+    measure(
+        "PUT correction (3-line paid invoice, refund)",
+        "PUT",
+        f"{base}/P0000001/invoices/INV-P0000001",
+        workload.correction_body("P0000001"),
+    )
+    measure("GET invoice", "GET", f"{base}/P0000001/invoices/INV-P0000001")
+    measure(
+        "POST invoice (3 lines)",
+        "POST",
+        f"{base}/C0000001/invoices",
+        workload.invoice_body("INV-C0000001", [1, 2, 3]),
+    )
+    hot = workload.HOT_ORDER
+    for p in range(1, 9):
+        invoice = workload.invoice_body(workload.invoice_reference(hot, p), [p])
+        measure(
+            f"POST invoice (hot order, position {p} of 8)",
+            "POST",
+            f"{base}/{hot}/invoices",
+            invoice,
+        )
+    for round_ in range(1, 4):
+        order = workload.order_body(hot, workload.hot_items(8))
+        order["billToAddress"]["street"] = f"Hauptstr. {round_}"
+        invoice = workload.invoice_body(workload.invoice_reference(hot, 1), [1])
+        measure(
+            f"PUT correction (hot order, 8 invoices, round {round_})",
+            "PUT",
+            f"{base}/{hot}/invoices/{invoice['invoiceReference']}",
+            {"invoice": invoice, "order": order},
+        )
+
+    with accounting.engine.begin() as connection:
+        tables = ", ".join(t.name for t in orm.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables}, bench_rows, bench_events"))
+
+
+if __name__ == "__main__":
+    main("--show" in sys.argv[1:])
