@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import orm
 from app.adapters.db import make_engine, make_session_factory
+from app.config import database_url
 from app.domain.errors import DomainError
 from app.domain.money import decimals_of, rate_to_bp, to_major
 from app.domain.tax_change import MODES, TaxChange
@@ -69,18 +70,11 @@ def _rate(value: str, option: str) -> int:
     return rate_to_bp(percent)
 
 
-def _database_url() -> str:
-    # app.cli registers these commands, so it is imported here, once it is complete.
-    from app.cli import database_url
-
-    return database_url()
-
-
 @contextmanager
 def _database(one_connection: bool = True) -> Iterator[sessionmaker[Session]]:
     """Sessions on DATABASE_URL; by default all on one connection (see on_one_connection)."""
     orm.start_mappers()
-    engine = make_engine(_database_url())
+    engine = make_engine(database_url())
     try:
         if one_connection:
             factory, connection = tc.on_one_connection(engine)
@@ -293,7 +287,7 @@ def tax_correction(
             f"{total} selected",
             err=True,
         )
-        parallel = tc.ParallelCorrections(_database_url(), factory, workers)
+        parallel = tc.ParallelCorrections(database_url(), factory, workers)
         with (
             parallel if workers > 1 else nullcontext(),
             _report(report) as write,

@@ -11,13 +11,13 @@ import click
 from alembic import command
 from alembic.config import Config
 
-from app import config as app_config
 from app.adapters import keys as api_keys
+from app.adapters import orm
 from app.adapters.db import make_engine, make_session_factory
-
-
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or app_config.default_database_url()
+from app.api.openapi_cli import openapi
+from app.batch_cli import tax_correction, worker
+from app.config import database_url
+from app.service.verify import verify as run_verify
 
 
 def alembic_config(url: str) -> Config:
@@ -65,9 +65,12 @@ def keys() -> None:
 @click.option("--name", default=None, help="What the key is for.")
 def keys_create(businesses: tuple[str, ...], role: str, name: str | None) -> None:
     """Create a key; it is printed once, on the last line, and stored only as a hash."""
-    factory = make_session_factory(make_engine(database_url()))
-    with factory() as session, session.begin():
-        key = api_keys.create_key(session, list(businesses), role, name)
+    engine = make_engine(database_url())
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            key = api_keys.create_key(session, list(businesses), role, name)
+    finally:
+        engine.dispose()
     click.echo(f"created a {role} key for business {', '.join(businesses)}", err=True)
     click.echo(key)
 
@@ -76,9 +79,12 @@ def keys_create(businesses: tuple[str, ...], role: str, name: str | None) -> Non
 @click.argument("prefix")
 def keys_revoke(prefix: str) -> None:
     """Revoke the key that starts with PREFIX (its first 12 characters)."""
-    factory = make_session_factory(make_engine(database_url()))
-    with factory() as session, session.begin():
-        count = api_keys.revoke_key(session, prefix)
+    engine = make_engine(database_url())
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            count = api_keys.revoke_key(session, prefix)
+    finally:
+        engine.dispose()
     if not count:
         click.echo(f"no live key starts with {prefix}", err=True)
         sys.exit(1)
@@ -107,18 +113,18 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @main.command()
 def verify() -> None:
     """Check every invariant of every order; exit 1 naming each violation."""
-    from app.adapters import orm
-    from app.service.verify import verify as run_verify
-
     orm.start_mappers()
-    checked, violations = run_verify(make_session_factory(make_engine(database_url())))
+    engine = make_engine(database_url())
+    try:
+        checked, violations = run_verify(make_session_factory(engine))
+    finally:
+        engine.dispose()
     for violation in violations:
         click.echo(violation)
     click.echo(f"verify: {checked} orders checked, {len(violations)} violations", err=True)
     sys.exit(1 if violations else 0)
 
 
-from app.batch_cli import tax_correction, worker  # noqa: E402  (they use database_url above)
-
 main.add_command(tax_correction)
 main.add_command(worker)
+main.add_command(openapi)

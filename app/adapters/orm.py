@@ -39,6 +39,11 @@ metadata = MetaData(
 )
 
 
+# A client's goodwillReference has at most 30 characters; the generated CN-{invoice}-{version}
+# of a 30-character invoice reference needs more.
+CREDIT_NOTE_REFERENCE_LENGTH = 48
+
+
 def _business() -> Column[str]:
     return Column("business_code", String(16), primary_key=True)
 
@@ -144,7 +149,7 @@ invoice_versions = Table(
     Column("header", JSON, nullable=False),
     Column("lines", JSON, nullable=False),
     Column("taxes", JSON, nullable=False),
-    Column("nullified_by", String(30)),
+    Column("nullified_by", String(CREDIT_NOTE_REFERENCE_LENGTH)),
     _created(),
     ForeignKeyConstraint(
         ["business_code", "invoice_reference"],
@@ -157,7 +162,7 @@ credit_notes = Table(
     "credit_notes",
     metadata,
     _business(),
-    Column("reference", String(30), primary_key=True),
+    Column("reference", String(CREDIT_NOTE_REFERENCE_LENGTH), primary_key=True),
     Column("invoice_reference", String(30), nullable=False),
     Column("nullifies_version", Integer, nullable=False),
     Column("document_date", Date, nullable=False),

@@ -345,7 +345,9 @@ class OrderService:
             _check_version(order, ctx)
             if order.invoice(invoice_reference) is None:
                 raise NotFound(f"invoice {invoice_reference} not found")
-            result, effects = order.correct_invoice(
+            result, _ = correct_locked(
+                uow,
+                order,
                 invoice_reference,
                 spec,
                 commands.header_of(order_body),
@@ -353,18 +355,39 @@ class OrderService:
                 refs,
                 body.get("goodwillReference"),
             )
-            if result.credit_note is not None:
-                with uow.session.no_autoflush:  # look for others' notes, not the new one
-                    taken = uow.orders.goodwill_reference_taken(
-                        ctx.business, result.credit_note.reference
-                    )
-                if taken:
-                    raise _taken("goodwillReference", result.credit_note.reference)
-            if result.changed:
-                _store(uow, order, effects, "invoice.corrected", invoice_reference)
             return order, result, result.changed
 
         return self._execute(ctx, act, present, dry_run)
+
+
+def correct_locked(
+    uow: UnitOfWork,
+    order: model.Order,
+    invoice_reference: str,
+    spec: model.InvoiceSpec,
+    header: dict[str, Any],
+    items: list[model.ItemSpec],
+    body_refs: dict[str, str | None],
+    credit_note_reference: str | None,
+    store: bool = True,
+) -> tuple[CorrectionResult, Effects]:
+    """The correction once its order is locked: rules, documents, reference check, storage.
+
+    The one path of every correction, the PUT's and the batch tax corrections' alike.
+    """
+    result, effects = order.correct_invoice(
+        invoice_reference, spec, header, items, body_refs, credit_note_reference
+    )
+    if result.credit_note is not None:
+        with uow.session.no_autoflush:  # look for others' notes, not the new one
+            taken = uow.orders.goodwill_reference_taken(
+                order.business_code, result.credit_note.reference
+            )
+        if taken:
+            raise _taken("goodwillReference", result.credit_note.reference)
+    if result.changed and store:
+        _store(uow, order, effects, "invoice.corrected", invoice_reference)
+    return result, effects
 
 
 def _taken(field_name: str, reference: str) -> StateConflict:

@@ -39,7 +39,7 @@ from app.adapters.db import make_engine, make_session_factory
 from app.domain.errors import DomainError, FieldError, NotFound
 from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
-from app.service.orders import Idempotency, _store, _taken
+from app.service.orders import Idempotency, correct_locked
 from app.service.unit_of_work import (
     IdempotencyKeyReused,
     RequestInFlight,
@@ -183,19 +183,17 @@ def _correct(
         return seen
     try:
         restated = restate(order, invoice, change)
-        result, effects = order.correct_invoice(
+        result, effects = correct_locked(
+            uow,
+            order,
             invoice_reference,
             restated.spec,
             restated.header,
             restated.items,
             restated.body_refs,
             None,
+            store=not dry_run,
         )
-        note = result.credit_note
-        if note is not None:
-            with uow.session.no_autoflush:  # look for others' notes, not the new one
-                if uow.orders.goodwill_reference_taken(business, note.reference):
-                    raise _taken("goodwillReference", note.reference)
     except DomainError as error:
         uow.session.expunge_all()
         return replace(seen, status=BLOCKED, problem_code=error.code)
@@ -211,7 +209,6 @@ def _correct(
     if dry_run:
         uow.session.expunge_all()
         return replace(corrected, status=WOULD_CORRECT)
-    _store(uow, order, effects, "invoice.corrected", invoice_reference)
     return corrected
 
 

@@ -986,3 +986,20 @@ class TestDryRun:
         answer = problem(response, 422, "quantity-change-forbidden")
         assert fields_of(answer) == {"order.items[0].quantity"}
         assert snapshot(api, ref, inv) == before
+
+
+def test_a_30_character_invoice_gets_a_generated_credit_note_reference(api: Api) -> None:
+    order = ordered(api)
+    long_reference = "I" * 30
+    invoice = invoiced(api, order, [1, 2], invoiceReference=long_reference)
+
+    answer = corrected(
+        api,
+        with_item(order, 0, grossUnitPrice=Decimal("10.00"), vatAmount=Decimal("1.60")),
+        invoice,
+    )
+
+    assert answer["creditNoteReference"] == f"CN-{long_reference}-1"
+    doc = api.invoice_doc(order["orderReference"], long_reference)
+    assert doc["versions"][0]["nullifiedBy"] == f"CN-{long_reference}-1"
+    assert [cn["reference"] for cn in doc["creditNotes"]] == [f"CN-{long_reference}-1"]
