@@ -550,10 +550,11 @@ def main(argv: list[str]) -> None:
         p.add_argument("--create", type=int, required=True)
         p.add_argument("--warmup", type=int, required=True)
         p.add_argument("--bare", type=int, required=True)
+        p.add_argument("--bare-warmup", type=int, required=True)
         p.add_argument("--hot-positions", type=int, required=True)
         p.add_argument("--profile", type=int, default=0, help="orders for a profiled PUT run")
     args = parser.parse_args(argv)
-    bare_warmup = args.warmup
+    bare_warmup = args.bare_warmup
     if args.command == "load":
         load(
             args.url,
