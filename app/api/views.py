@@ -128,6 +128,10 @@ def _render_event(order: Any, effects: Effects) -> dict[str, Any]:
 
 
 EVENT = dumped(s.EventResponseSchema(), _render_event)
+# Built once: a schema instance is reusable, and building one per request copies its fields.
+ORDER_RESPONSE = s.OrderResponseSchema()
+INVOICE_RESPONSE = s.InvoiceResponseSchema()
+CORRECTION_RESPONSE = s.CorrectionResponseSchema()
 
 
 @blp.route("/customers/<string(maxlength=30):customer>/orders")
@@ -138,7 +142,7 @@ class Orders(MethodView):
     def post(self, body: dict[str, Any], business: str, customer: str) -> Response:
         """Create an order: positions as sent; nothing is booked yet."""
         ctx = context(business, customer, body["orderReference"])
-        present = dumped(s.OrderResponseSchema(), lambda order, _: Presenter(order).order_body())
+        present = dumped(ORDER_RESPONSE, lambda order, _: Presenter(order).order_body())
         outcome = service().create_order(ctx, body, present)
         return answer(outcome)
 
@@ -164,7 +168,7 @@ class Invoices(MethodView):
         outcome = service().create_invoice(
             context(business, customer, order_ref),
             body,
-            dumped(s.InvoiceResponseSchema(), lambda order, inv: Presenter(order).invoice(inv)),
+            dumped(INVOICE_RESPONSE, lambda order, inv: Presenter(order).invoice(inv)),
         )
         return answer(outcome)
 
@@ -199,7 +203,7 @@ class InvoiceResource(MethodView):
             invoice_ref,
             body,
             dumped(
-                s.CorrectionResponseSchema(),
+                CORRECTION_RESPONSE,
                 lambda order, result: Presenter(order).correction(result, dry_run),
             ),
             dry_run,

@@ -7,8 +7,6 @@ that the requests really meet inside the service (SPEC section 7).
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,14 +27,13 @@ from app.adapters import orm
 from app.adapters.db import make_session_factory
 from app.adapters.keys import create_key
 from app.service.verify import verify
+from tests.live_server import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
 BASE = "/accounting/v1/businesses"
 BUSINESS = "1000"
 CUSTOMER = "TFI2021072801"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 25.0
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read: a stuck request fails the test, never hangs it
 
 T = TypeVar("T")
@@ -64,38 +61,6 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn not ready after {START_TIMEOUT} s:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def postgres_url(database_url: str) -> str:
     if not database_url.startswith("postgresql"):
@@ -113,7 +78,7 @@ def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     metrics = tmp / "prometheus"
     metrics.mkdir()
     log = tmp / "gunicorn.log"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": postgres_url,
@@ -131,10 +96,10 @@ def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(process, f"{base_url}/health/ready", log)
+        wait_ready(process, f"{base_url}/health/ready", log)
         yield Server(base_url, process.pid, log)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture

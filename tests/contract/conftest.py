@@ -8,11 +8,8 @@ test database; its log is kept so a test can read what the service wrote.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +29,9 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     client,
     new_key,
 )
+from tests.live_server import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = (5.0, 30.0)
 
 
@@ -49,13 +46,6 @@ class LiveServer:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def live_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -64,7 +54,7 @@ def live_server(
     tmp = tmp_path_factory.mktemp("live")
     (tmp / "prometheus").mkdir()
     log = tmp / "gunicorn.log"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -79,29 +69,10 @@ def live_server(
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(process, f"{url}/health/ready", log)
+        wait_ready(process, f"{url}/health/ready", log)
         yield LiveServer(url, log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn not ready after {START_TIMEOUT} s:\n{log.read_text()}")
+        stop(process)
 
 
 @dataclass(frozen=True)
