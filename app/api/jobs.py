@@ -222,7 +222,7 @@ class TaxCorrections(MethodView):
             body["dryRun"],
             g.principal.prefix,
             present,
-            views._key(),  # the same key and request fingerprint as every other write
+            views.idempotency(),  # the same key and request fingerprint as every other write
         )
         response = Response(jsonio.dumps(answer), status=202, mimetype="application/json")
         if replayed:

@@ -99,6 +99,16 @@ class Positive(Number):
         return number
 
 
+class Quantity(Positive):
+    """A quantity: a JSON number above zero with at most 3 decimals."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if decimals_of(number) > 3:
+            raise ValidationError("At most 3 decimals.")
+        return number
+
+
 class LenientDate(fields.Date):
     """yyyy-MM-dd; a datetime string is accepted too and its date kept."""
 
@@ -186,7 +196,7 @@ class OrderItemSchema(StrictSchema):
     orderItemReference = _item_reference(required=True)
     productId = _text(100)
     description = _text(255)
-    quantity = Positive(required=True, maximum=Decimal(1_000_000))
+    quantity = Quantity(required=True, maximum=Decimal(1_000_000))
     grossUnitPrice = Number(required=True, minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT)
     vatPercent = Number(required=True, minimum=Decimal(0), maximum=Decimal(100))
     vatAmount = Number(required=True, minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT)
@@ -194,12 +204,6 @@ class OrderItemSchema(StrictSchema):
     positionType = fields.String(required=True, validate=validate.OneOf(POSITION_TYPES))
     subscription = fields.Dict(keys=fields.String())
     reportingPositionData = fields.Dict(keys=fields.String())
-
-    @validates_schema
-    def _quantity_decimals(self, data: dict[str, Any], **kwargs: Any) -> None:
-        quantity = data.get("quantity")
-        if quantity is not None and decimals_of(quantity) > 3:
-            raise ValidationError("At most 3 decimals.", "quantity")
 
 
 class OrderSchema(StrictSchema):
@@ -241,23 +245,24 @@ class InvoiceSchema(StrictSchema):
     items = _items(ItemReferenceSchema)
 
 
-def _unique_items(data: dict[str, Any]) -> None:
-    """Each position at most once per request, reported at every repetition."""
-    seen: set[int] = set()
-    repeated: dict[int, dict[str, list[str]]] = {}
-    for i, item in enumerate(data.get("items", [])):
-        ref = item["orderItemReference"]
-        if ref in seen:
-            repeated[i] = {"orderItemReference": [f"Position {ref} named more than once."]}
-        seen.add(ref)
-    if repeated:
-        raise ValidationError({"items": repeated})
+class UniqueItems(StrictSchema):
+    """A request naming positions: each at most once, reported at every repetition."""
 
-
-class CreateInvoiceSchema(InvoiceSchema):
     @validates_schema
     def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        _unique_items(data)
+        seen: set[int] = set()
+        repeated: dict[int, dict[str, list[str]]] = {}
+        for i, item in enumerate(data.get("items", [])):
+            ref = item["orderItemReference"]
+            if ref in seen:
+                repeated[i] = {"orderItemReference": [f"Position {ref} named more than once."]}
+            seen.add(ref)
+        if repeated:
+            raise ValidationError({"items": repeated})
+
+
+class CreateInvoiceSchema(InvoiceSchema, UniqueItems):
+    """An invoice as created: each position named once."""
 
 
 class CorrectionSchema(StrictSchema):
@@ -278,39 +283,25 @@ class CorrectionQuerySchema(StrictSchema):
     )
 
 
-class CancellationSchema(StrictSchema):
+class CancellationSchema(UniqueItems):
     cancellationReference = _reference()
     cancellationDate = LenientDate()
     reason = fields.String(validate=validate.OneOf(CANCELLATION_REASONS))
     items = _items(ItemReferenceSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
 
-    @validates_schema
-    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        _unique_items(data)
-
 
 class ReturnItemSchema(StrictSchema):
     orderItemReference = _item_reference(required=True)
-    quantity = Positive(required=True, maximum=Decimal(1_000_000))
-
-    @validates_schema
-    def _quantity_decimals(self, data: dict[str, Any], **kwargs: Any) -> None:
-        quantity = data.get("quantity")
-        if quantity is not None and decimals_of(quantity) > 3:
-            raise ValidationError("At most 3 decimals.", "quantity")
+    quantity = Quantity(required=True, maximum=Decimal(1_000_000))
 
 
-class ReturnSchema(StrictSchema):
+class ReturnSchema(UniqueItems):
     returnReference = _reference(required=True)
     returnDate = LenientDate()
     reason = fields.String(validate=validate.OneOf(RETURN_REASONS))
     items = _items(ReturnItemSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
-
-    @validates_schema
-    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        _unique_items(data)
 
 
 class GoodwillItemSchema(StrictSchema):
@@ -318,16 +309,12 @@ class GoodwillItemSchema(StrictSchema):
     grossAmount = Positive(required=True, maximum=MAX_AMOUNT)
 
 
-class GoodwillSchema(StrictSchema):
+class GoodwillSchema(UniqueItems):
     goodwillReference = _reference(required=True)
     goodwillDate = LenientDate()
     reason = fields.String(validate=validate.OneOf(GOODWILL_REASONS))
     items = _items(GoodwillItemSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
-
-    @validates_schema
-    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        _unique_items(data)
 
 
 class PaymentSchema(StrictSchema):

@@ -46,7 +46,7 @@ def service() -> OrderService:
 
 def context(business: str, customer: str, order_ref: str) -> Context:
     """The order addressed by the path, with the client's If-Match and idempotency key."""
-    return Context(business, customer, order_ref, if_match=_if_match(), idempotency=_key())
+    return Context(business, customer, order_ref, if_match=_if_match(), idempotency=idempotency())
 
 
 def _if_match() -> int | None:
@@ -59,7 +59,7 @@ def _if_match() -> int | None:
     return int(tag)
 
 
-def _key() -> Idempotency | None:
+def idempotency() -> Idempotency | None:
     """Idempotency-Key, or else X-Request-ID, with a fingerprint of the request it names."""
     # Both headers are checked when sent, whichever is the key (openapi.yaml's pattern).
     malformed = [

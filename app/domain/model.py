@@ -14,7 +14,8 @@ from typing import Any
 
 from app.domain import ledger
 from app.domain.errors import FieldError, RuleViolation, StateConflict, field_errors
-from app.domain.tax import TaxAmount, TaxKey, line_gross, split_by_rate, vat_of_gross
+from app.domain.tax import TaxAmount, TaxKey, line_gross, split_by_rate
+from app.domain.vatid import is_valid_eu_vat_id
 
 OPEN, INVOICED, CANCELLED = "open", "invoiced", "cancelled"
 ISSUED, NULLIFIED = "issued", "nullified"
@@ -781,15 +782,8 @@ class Order:
             raise field_errors(*errors)
 
 
-def goodwill_vat(gross: int, rate_bp: int) -> int:
-    """VAT contained in a goodwill amount (used by reads that show a credit per position)."""
-    return vat_of_gross(gross, rate_bp)
-
-
 def check_reverse_charge(items: list[ItemSpec], vat_id: str | None, path: str) -> None:
     """Reverse charge needs a valid EU VAT ID of the customer."""
-    from app.domain.vatid import is_valid_eu_vat_id
-
     if any(s.vat_type == "REVERSE" for s in items) and not is_valid_eu_vat_id(vat_id):
         raise RuleViolation(
             "reverse charge needs a valid EU VAT ID of the customer",
