@@ -27,7 +27,6 @@ from rich.progress import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import orm
 from app.adapters.db import make_engine, make_session_factory
 from app.config import database_url
 from app.domain.errors import DomainError
@@ -73,7 +72,6 @@ def _rate(value: str, option: str) -> int:
 @contextmanager
 def _database(one_connection: bool = True) -> Iterator[sessionmaker[Session]]:
     """Sessions on DATABASE_URL; by default all on one connection (see on_one_connection)."""
-    orm.start_mappers()
     engine = make_engine(database_url())
     try:
         if one_connection:

@@ -12,7 +12,6 @@ from alembic import command
 from alembic.config import Config
 
 from app.adapters import keys as api_keys
-from app.adapters import orm
 from app.adapters.db import make_engine, make_session_factory
 from app.api.openapi_cli import openapi
 from app.batch_cli import tax_correction, worker
@@ -113,7 +112,6 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @main.command()
 def verify() -> None:
     """Check every invariant of every order; exit 1 naming each violation."""
-    orm.start_mappers()
     engine = make_engine(database_url())
     try:
         checked, violations = run_verify(make_session_factory(engine))

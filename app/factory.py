@@ -16,7 +16,6 @@ from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from app import config as app_config
 from app import logs
-from app.adapters import orm
 from app.adapters.db import make_engine, make_session_factory
 from app.api import docs, errors, jobs, ops, ratelimit, views
 from app.api.jsonio import DecimalJSONProvider
@@ -42,7 +41,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app for a configuration (the environment's when none is given)."""
     settings = {**app_config.from_environment(), **(config or {})}
     logs.configure(settings["LOG_LEVEL"])
-    orm.start_mappers()
     app = Flask(__name__)
     app.json = DecimalJSONProvider(app)
     app.config.update(settings)

@@ -27,13 +27,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, create_engine, func, inspect, select, text
+from sqlalchemy import JSON, Engine, create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 from app import jsoncodec
-from app.adapters import orm
+from app.adapters import mapper, orm
 from app.cli import upgrade
-from app.domain import ledger, model
+from app.domain import model
 
 ROOT = Path(__file__).resolve().parent.parent
 BUSINESS = "1000"
@@ -76,13 +76,6 @@ def _table_row(table: orm.Table, values: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _row(obj: object, **keys: Any) -> dict[str, Any]:
-    """The row the ORM mapping writes for a domain object; `keys` are what its parent sets."""
-    table = inspect(type(obj)).local_table
-    values = {column.name: getattr(obj, column.name, None) for column in table.columns}
-    return _table_row(table, {**values, **keys})
-
-
 def _order_rows(n: int) -> dict[str, list[dict[str, Any]]]:
     """One invoiced order as rows per table, built by the aggregate's own verbs."""
     reference = f"B{n:09d}"
@@ -96,25 +89,10 @@ def _order_rows(n: int) -> dict[str, list[dict[str, Any]]]:
         fields={"dispatchDate": str(FIRST_DAY), "shipmentReference": f"S{n}"},
     )
     invoice, effects = order.create_invoice(spec)
-    key = {"business_code": BUSINESS}
-    on_order = {**key, "order_reference": reference}
-    rows: dict[str, list[dict[str, Any]]] = {
-        "orders": [_row(order)],
-        "positions": [_row(p, **on_order) for p in order.positions],
-        "invoices": [_row(invoice, **on_order)],
-        "invoice_versions": [
-            _row(v, **key, invoice_reference=invoice.invoice_reference) for v in invoice.versions
-        ],
-        "journal_entries": [],
-        "journal_lines": [],
-        "outbox": [],
-    }
-    for item in effects.created:
-        assert isinstance(item, ledger.JournalEntry)
-        rows["journal_entries"].append(_row(item))
-        rows["journal_lines"].extend(
-            _row(line, **key, entry_id=item.entry_id) for line in item.lines
-        )
+    on_order = {"business_code": BUSINESS, "order_reference": reference}
+    changes = mapper.new_order_rows(order, effects.created)
+    rows = {table.name: rows for table, rows in changes.inserts.items()}
+    rows["outbox"] = []
     # The outbox events the service writes with the order and with its invoice.
     for topic, payload in (
         ("order.created", {}),
@@ -148,7 +126,6 @@ def _copy(connection: Any, table: orm.Table, rows: Iterable[dict[str, Any]]) -> 
 
 def load(engine: Engine, count: int, start: int = 0) -> None:
     """Bulk-load `count` invoiced orders, numbered from `start`, one transaction per batch."""
-    orm.start_mappers()
     tables = [orm.metadata.tables[name] for name in (
         "orders", "positions", "invoices", "invoice_versions", "journal_entries",
         "journal_lines", "outbox",

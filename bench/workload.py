@@ -34,9 +34,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from app import jsoncodec
-from app.adapters import orm
+from app.adapters import mapper, orm
 from app.adapters.db import make_engine
-from app.domain import ledger, model
+from app.domain import model
 from app.service import commands
 
 BUSINESS = "1000"
@@ -151,60 +151,13 @@ def _invoice_spec(reference: str, refs: list[int]) -> model.InvoiceSpec:
     return commands.invoice_spec(body)
 
 
-def _row(table: Any, obj: object, **keys: Any) -> dict[str, Any]:
-    """The row the ORM mapping (orm.start_mappers) writes for a domain object."""
-    row = dict(keys)
-    for column in table.columns:
-        if column.name not in row and hasattr(obj, column.name):
-            row[column.name] = getattr(obj, column.name)
-    return row  # created_at is left to the column's default, as the ORM does
-
-
-def _rows(order: model.Order, effects: list[model.Effects]) -> dict[Any, list[dict[str, Any]]]:
-    keys = {"business_code": order.business_code, "order_reference": order.order_reference}
-    rows: dict[Any, list[dict[str, Any]]] = {
-        orm.orders: [_row(orm.orders, order)],
-        orm.positions: [_row(orm.positions, p, **keys) for p in order.positions],
-        orm.invoices: [_row(orm.invoices, i, **keys) for i in order.invoices],
-        orm.invoice_versions: [
-            _row(
-                orm.invoice_versions,
-                v,
-                business_code=order.business_code,
-                invoice_reference=i.invoice_reference,
-            )
-            for i in order.invoices
-            for v in i.versions
-        ],
-        orm.journal_entries: [],
-        orm.journal_lines: [],
-        orm.payments: [],
-    }
-    for effect in effects:
-        for created in effect.created:
-            if isinstance(created, ledger.JournalEntry):
-                rows[orm.journal_entries].append(_row(orm.journal_entries, created))
-                rows[orm.journal_lines].extend(
-                    _row(
-                        orm.journal_lines,
-                        line,
-                        business_code=order.business_code,
-                        entry_id=created.entry_id,
-                    )
-                    for line in created.lines
-                )
-            elif isinstance(created, model.Payment):
-                rows[orm.payments].append(_row(orm.payments, created, **keys))
-            else:
-                raise TypeError(f"the loader does not store {type(created).__name__}")
-    return rows
-
-
 def _store_orders(connection: Connection, orders: list[tuple[model.Order, list[Any]]]) -> None:
-    """Insert the orders' rows table by table (parents first), in one executemany each."""
+    """Insert the orders' rows table by table (parents first), in one executemany each: the
+    rows the service's mapper writes (app/adapters/mapper.py)."""
     tables: dict[Any, list[dict[str, Any]]] = {}
     for order, effects in orders:
-        for table, rows in _rows(order, effects).items():
+        created = [item for effect in effects for item in effect.created]
+        for table, rows in mapper.new_order_rows(order, created).inserts.items():
             tables.setdefault(table, []).extend(rows)
     for table in orm.metadata.sorted_tables:
         if tables.get(table):

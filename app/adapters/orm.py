@@ -1,4 +1,4 @@
-"""Tables and their mapping onto the domain classes (the domain itself knows no SQL).
+"""The tables (the domain itself knows no SQL; app/adapters/mapper.py maps rows onto it).
 
 Every table carries business_code, and every primary, unique and foreign key starts with it
 (SPEC section 10), so the schema can be distributed by business_code later.
@@ -24,9 +24,6 @@ from sqlalchemy import (
     String,
     Table,
 )
-from sqlalchemy.orm import registry, relationship
-
-from app.domain import ledger, model
 
 metadata = MetaData(
     naming_convention={
@@ -387,56 +384,3 @@ tax_correction_items = Table(
         "ix_tax_correction_items_claim", "business_code", "job_id", "status", "invoice_reference"
     ),
 )
-
-mapper_registry = registry(metadata=metadata)
-_mapped = False
-
-
-def start_mappers() -> None:
-    """Map the domain classes onto the tables, once per process."""
-    global _mapped
-    if _mapped:
-        return
-    _mapped = True
-    m = mapper_registry.map_imperatively
-    m(model.Position, positions)
-    m(model.InvoiceVersion, invoice_versions)
-    m(model.CreditNote, credit_notes)
-    m(
-        model.Invoice,
-        invoices,
-        properties={
-            "versions": relationship(
-                model.InvoiceVersion, order_by=invoice_versions.c.version, lazy="selectin"
-            ),
-            "credit_notes": relationship(
-                model.CreditNote, order_by=credit_notes.c.nullifies_version, lazy="selectin"
-            ),
-        },
-    )
-    m(model.Credit, credits)
-    m(model.Cancellation, cancellations)
-    m(model.Payment, payments)
-    m(model.Refund, refunds)
-    m(ledger.JournalLine, journal_lines)
-    m(
-        ledger.JournalEntry,
-        journal_entries,
-        properties={
-            "lines": relationship(
-                ledger.JournalLine, order_by=journal_lines.c.line_no, lazy="selectin"
-            )
-        },
-    )
-    m(
-        model.Order,
-        orders,
-        properties={
-            "positions": relationship(
-                model.Position, order_by=positions.c.item_ref, lazy="selectin"
-            ),
-            "invoices": relationship(
-                model.Invoice, order_by=invoices.c.invoice_reference, lazy="selectin"
-            ),
-        },
-    )

@@ -1,47 +1,87 @@
-"""Loading and storing orders and their documents; every query is scoped by business code."""
+"""Loading and storing orders and their documents; every query is scoped by business code.
+
+Core statements only (the mapping of rows onto the domain classes is app/adapters/mapper.py);
+the statements of the hot paths are built once per process, so SQLAlchemy neither rebuilds
+them nor recomputes their cache keys on every request.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import String, bindparam, case, exists, func, insert, select
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, lazyload, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import String, and_, bindparam, case, exists, func, insert, select
+from sqlalchemy.orm import Session
 
-from app.adapters import orm
+from app.adapters import mapper, orm
+from app.adapters.mapper import CREDIT_NOTE, ENTRY, INVOICE, LINE, ORDER, POSITION, REFUND, VERSION
 from app.domain import ledger, model
 from app.domain.model import Effects
 
-
-def _invoices_on_demand() -> Any:
-    """A loader option: the order's invoices at once, each one's history when it is read."""
-    order, invoice = cast(Any, model.Order), cast(Any, model.Invoice)
-    return selectinload(order.invoices).options(
-        lazyload(invoice.versions), lazyload(invoice.credit_notes)
-    )
+# What a load brings of each invoice's history: False, the current version only (enough for
+# every rule but the correction's); True, every version and credit note of every invoice
+# (`accounting verify`); an invoice reference, the whole history of that invoice.
+History = bool | str
 
 
-# Statements of the hot paths, built once (they are constant but for their parameters), so
-# that SQLAlchemy neither rebuilds them nor recomputes their cache keys on every request.
+def _of_orders(column: Any, many: bool) -> Any:
+    return column.in_(bindparam("refs", expanding=True)) if many else column == bindparam("refs")
 
 
 @functools.cache
-def _order_query(lock: bool, history: bool) -> Any:
-    """The order by its key; lock: FOR UPDATE; history=False: see OrderRepository.lock."""
-    query = (
-        select(model.Order)
-        .where(orm.orders.c.business_code == bindparam("business"))
-        .where(orm.orders.c.order_reference == bindparam("order_reference"))
+def _orders_query(many: bool, lock: bool) -> Any:
+    t = orm.orders
+    query = select(*ORDER.columns).where(
+        t.c.business_code == bindparam("business"), _of_orders(t.c.order_reference, many)
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    if not history:
-        query = query.options(_invoices_on_demand())
-    return query
+    return query.with_for_update() if lock else query
+
+
+@functools.cache
+def _positions_query(many: bool) -> Any:
+    t = orm.positions
+    return (
+        select(*POSITION.columns, t.c.order_reference)
+        .where(t.c.business_code == bindparam("business"), _of_orders(t.c.order_reference, many))
+        .order_by(t.c.order_reference, t.c.item_ref)
+    )
+
+
+@functools.cache
+def _invoices_query(many: bool) -> Any:
+    """Each invoice with its current version, in one row."""
+    i, v = orm.invoices, orm.invoice_versions
+    current = and_(
+        v.c.business_code == i.c.business_code,
+        v.c.invoice_reference == i.c.invoice_reference,
+        v.c.version == i.c.current_version,
+    )
+    return (
+        select(*INVOICE.columns, *VERSION.columns, i.c.order_reference)
+        .select_from(i.join(v, current))
+        .where(i.c.business_code == bindparam("business"), _of_orders(i.c.order_reference, many))
+        .order_by(i.c.order_reference, i.c.invoice_reference)
+    )
+
+
+@functools.cache
+def _history_query(mapping: mapper.Mapping, order_by: str) -> Any:
+    """Versions or credit notes of some invoices."""
+    t = mapping.table
+    return (
+        select(*mapping.columns, t.c.invoice_reference)
+        .where(
+            t.c.business_code == bindparam("business"),
+            t.c.invoice_reference.in_(bindparam("invoices", expanding=True)),
+        )
+        .order_by(t.c.invoice_reference, t.c[order_by])
+    )
+
+
+@functools.cache
+def _insert(table: Any) -> Any:
+    return insert(table)
 
 
 @functools.cache
@@ -60,70 +100,115 @@ def _goodwill_reference_query() -> Any:
     return select(exists(note) | exists(goodwill))
 
 
-def _no_credit_notes_before_a_correction(order: model.Order) -> None:
-    """An invoice still at version 1 was never corrected, so it has no credit note yet.
-
-    Every correction nullifies the current version with exactly one credit note and issues the
-    next version (Order.correct_invoice; `accounting verify` checks it), so the collection is
-    known to be empty without asking the database.
-    """
-    for invoice in order.invoices:
-        if invoice.current_version == 1 and "credit_notes" not in _loaded(invoice):
-            set_committed_value(invoice, "credit_notes", [])
-
-
-def _loaded(instance: object) -> Any:
-    return cast(Any, sa_inspect(instance)).dict
-
-
 class OrderRepository:
     """The order aggregate and what hangs off it."""
 
     def __init__(self, session: Session):
         self.session = session
+        # id(object) -> (object, its mutable columns as loaded or last stored)
+        self._known: dict[int, tuple[object, tuple[Any, ...]]] = {}
 
-    def lock(self, business: str, order_reference: str, history: bool = True) -> model.Order | None:
+    def _execute(self, statement: Any, params: Any = None) -> Any:
+        return self.session.connection().execute(statement, params)
+
+    # --- loading -------------------------------------------------------------------------
+
+    def lock(
+        self, business: str, order_reference: str, history: History = False
+    ) -> model.Order | None:
         """Take the order's row lock first, in its own statement, then load the aggregate.
 
-        history=False is for writes that touch at most one existing invoice (creating an
-        invoice, correcting one): each invoice's versions and credit notes are then loaded
-        only when that invoice is read, so a write to an order with a long history does not
-        load all of it.
+        A write that corrects an invoice names it in history; other writes read no invoice's
+        history, so a write to an order with a long history does not load it.
         """
-        order = self.session.scalars(
-            _order_query(lock=True, history=history),
-            {"business": business, "order_reference": order_reference},
-        ).one_or_none()
-        if order is not None and not history:
-            _no_credit_notes_before_a_correction(order)
-        return order
+        return self._one(business, order_reference, history, lock=True)
 
-    def get(self, business: str, order_reference: str) -> model.Order | None:
-        return self.session.get(model.Order, (business, order_reference))
-
-    def get_for_invoice(
-        self, business: str, order_reference: str, invoice_reference: str
+    def get(
+        self, business: str, order_reference: str, history: History = False
     ) -> model.Order | None:
-        """The order with the history of one invoice loaded, the other invoices' left out.
+        return self._one(business, order_reference, history, lock=False)
 
-        For a read of that invoice: the objects are used after the session is closed, so
-        what the reader needs is loaded here: the order, its positions and invoices, and the
-        versions and credit notes of invoice_reference.
-        """
-        order = self.session.scalars(
-            _order_query(lock=False, history=False),
-            {"business": business, "order_reference": order_reference},
-        ).one_or_none()
-        if order is None:
-            return None
-        _no_credit_notes_before_a_correction(order)
-        invoice = order.invoice(invoice_reference)
-        if invoice is not None:
-            _ = invoice.versions, invoice.credit_notes  # load them while the session is open
-        return order
+    def get_many(self, business: str, references: list[str]) -> list[model.Order]:
+        """Orders with every invoice's whole history (for checking them all)."""
+        return self._load(business, references, True, many=True, lock=False)
+
+    def _one(
+        self, business: str, order_reference: str, history: History, lock: bool
+    ) -> model.Order | None:
+        orders = self._load(business, order_reference, history, many=False, lock=lock)
+        return orders[0] if orders else None
+
+    def _load(
+        self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
+    ) -> list[model.Order]:
+        params = {"business": business, "refs": refs}
+        orders: dict[str, model.Order] = {}
+        for row in self._execute(_orders_query(many, lock), params):
+            order = self._remember(ORDER, ORDER.build(row))
+            order.positions, order.invoices = [], []
+            orders[order.order_reference] = order
+        if not orders:
+            return []
+        for row in self._execute(_positions_query(many), params):
+            orders[row[-1]].positions.append(self._remember(POSITION, POSITION.build(row[:-1])))
+        split = len(INVOICE.attributes)
+        invoices: dict[str, model.Invoice] = {}
+        for row in self._execute(_invoices_query(many), params):
+            invoice = self._remember(INVOICE, INVOICE.build(row[:split]))
+            invoice.versions = [self._remember(VERSION, VERSION.build(row[split:-1]))]
+            invoice.credit_notes = []
+            orders[row[-1]].invoices.append(invoice)
+            invoices[invoice.invoice_reference] = invoice
+        if history is True:
+            self._load_history(business, invoices, list(invoices))
+        elif history:
+            invoice = invoices.get(history)
+            # An invoice at version 1 was never corrected: its only version is loaded, and
+            # it has no credit note (every correction adds exactly one credit note and one
+            # version, `accounting verify` checks it).
+            if invoice is not None and invoice.current_version > 1:
+                self._load_history(business, invoices, [history])
+        return list(orders.values())
+
+    def _load_history(
+        self, business: str, invoices: dict[str, model.Invoice], references: list[str]
+    ) -> None:
+        params = {"business": business, "invoices": references}
+        for reference in references:
+            invoices[reference].versions = []
+        for row in self._execute(_history_query(VERSION, "version"), params):
+            invoice = invoices[row[-1]]
+            invoice.versions.append(self._remember(VERSION, VERSION.build(row[:-1])))
+        for row in self._execute(_history_query(CREDIT_NOTE, "nullifies_version"), params):
+            note = self._remember(CREDIT_NOTE, CREDIT_NOTE.build(row[:-1]))
+            invoices[row[-1]].credit_notes.append(note)
+
+    def _remember(self, mapping: mapper.Mapping, obj: Any) -> Any:
+        self._known[id(obj)] = (obj, mapping.state(obj))
+        return obj
+
+    # --- storing -------------------------------------------------------------------------
 
     def add(self, order: model.Order) -> None:
-        self.session.add(order)
+        """Record a new order (its positions, nothing invoiced yet)."""
+        self.store(order, Effects())
+
+    def store(self, order: model.Order, effects: Effects) -> None:
+        """Write what a business event changed and created: the aggregate's new and changed
+        rows, the documents, payments, refunds and journal entries in effects."""
+        changes = mapper.Changes()
+        for mapping, obj, keys in mapper.aggregate(order):
+            known = self._known.get(id(obj))
+            if known is None:
+                changes.insert(mapping, obj, keys)
+                self._remember(mapping, obj)
+            else:
+                self._known[id(obj)] = (obj, changes.update(mapping, obj, keys, known[1]))
+        changes.documents(order, effects.created)
+        for table, rows in changes.in_table_order():
+            self._execute(_insert(table), rows)
+        for (table, columns), rows in changes.updates.items():
+            self._execute(mapper.update_statement(table, columns), rows)
 
     def exists(self, business: str, order_reference: str) -> bool:
         return (
@@ -157,75 +242,37 @@ class OrderRepository:
         )
         return bool(taken)
 
-    def store(self, order: model.Order, effects: Effects) -> None:
-        """Persist the documents, payments, refunds and entries a business event created."""
-        entries = []
-        for item in effects.created:
-            if isinstance(item, ledger.JournalEntry):
-                entries.append(item)
-                continue
-            item.business_code = order.business_code  # type: ignore[attr-defined]
-            item.order_reference = order.order_reference  # type: ignore[attr-defined]
-            self.session.add(item)
-        self._insert_entries(entries)
-
-    def _insert_entries(self, entries: list[ledger.JournalEntry]) -> None:
-        """Journal entries and their lines: written once and never read back by the write, so
-        they go in as two Core executemany INSERTs (one round trip each) instead of through
-        the ORM's unit of work, one tracked object per entry and per line.
-
-        The rows are those the mapping writes (created_at from the column's default, per row
-        in order, as the ORM does); the entries stay out of the session.
-        """
-        if not entries:
-            return
-        self.session.execute(
-            insert(orm.journal_entries),
-            [
-                {
-                    "business_code": e.business_code,
-                    "entry_id": e.entry_id,
-                    "order_reference": e.order_reference,
-                    "kind": e.kind,
-                    "document_reference": e.document_reference,
-                    "document_date": e.document_date,
-                }
-                for e in entries
-            ],
+    def refunds(self, business: str, order_reference: str) -> list[model.Refund]:
+        t = orm.refunds
+        rows = self._execute(
+            select(*REFUND.columns)
+            .where(t.c.business_code == business, t.c.order_reference == order_reference)
+            .order_by(t.c.created_at, t.c.refund_id)
         )
-        lines = [
-            {
-                "business_code": e.business_code,
-                "entry_id": e.entry_id,
-                "line_no": line.line_no,
-                "account": line.account,
-                "tax_country": line.tax_country,
-                "vat_type": line.vat_type,
-                "rate_bp": line.rate_bp,
-                "debit": line.debit,
-                "credit": line.credit,
-            }
-            for e in entries
-            for line in e.lines
+        return [REFUND.build(row) for row in rows]
+
+    def journal(self, business: str, order_reference: str) -> list[ledger.JournalEntry]:
+        e, ln = orm.journal_entries, orm.journal_lines
+        entries = [
+            ENTRY.build(row)
+            for row in self._execute(
+                select(*ENTRY.columns)
+                .where(e.c.business_code == business, e.c.order_reference == order_reference)
+                .order_by(e.c.created_at, e.c.document_date)
+            )
         ]
-        if lines:
-            self.session.execute(insert(orm.journal_lines), lines)
-
-    def refunds(self, business: str, order_reference: str) -> Sequence[model.Refund]:
-        return self.session.scalars(
-            select(model.Refund)
-            .where(orm.refunds.c.business_code == business)
-            .where(orm.refunds.c.order_reference == order_reference)
-            .order_by(orm.refunds.c.created_at, orm.refunds.c.refund_id)
-        ).all()
-
-    def journal(self, business: str, order_reference: str) -> Sequence[ledger.JournalEntry]:
-        return self.session.scalars(
-            select(ledger.JournalEntry)
-            .where(orm.journal_entries.c.business_code == business)
-            .where(orm.journal_entries.c.order_reference == order_reference)
-            .order_by(orm.journal_entries.c.created_at, orm.journal_entries.c.document_date)
-        ).all()
+        by_id = {entry.entry_id: entry for entry in entries}
+        for entry in entries:
+            entry.lines = []
+        lines = self._execute(
+            select(*LINE.columns, ln.c.entry_id)
+            .join(e, (e.c.business_code == ln.c.business_code) & (e.c.entry_id == ln.c.entry_id))
+            .where(e.c.business_code == business, e.c.order_reference == order_reference)
+            .order_by(ln.c.entry_id, ln.c.line_no)
+        )
+        for row in lines:
+            by_id[row[-1]].lines.append(LINE.build(row[:-1]))
+        return entries
 
     def tax_report(self, business: str, start: date, end: date) -> list[dict[str, Any]]:
         """Net and VAT booked per declaration country, VAT type and rate in the period."""

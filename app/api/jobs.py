@@ -189,7 +189,7 @@ def _present(report: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("")
 class TaxCorrections(MethodView):
-    @blp.arguments(TaxCorrectionSchema)
+    @blp.arguments(TaxCorrectionSchema())
     @blp.response(202, QueuedJobSchema, headers=LOCATION)
     @_documented(*WRITE_ERRORS)
     def post(self, body: dict[str, Any], business: str) -> Response:

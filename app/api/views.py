@@ -136,7 +136,7 @@ CORRECTION_RESPONSE = s.CorrectionResponseSchema()
 
 @blp.route("/customers/<string(maxlength=30):customer>/orders")
 class Orders(MethodView):
-    @blp.arguments(s.OrderSchema)
+    @blp.arguments(s.OrderSchema())
     @blp.response(200, s.OrderResponseSchema)
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str) -> Response:
@@ -160,7 +160,7 @@ class OrderResource(MethodView):
 
 @blp.route(ORDER + "/invoices")
 class Invoices(MethodView):
-    @blp.arguments(s.CreateInvoiceSchema)
+    @blp.arguments(s.CreateInvoiceSchema())
     @blp.response(200, s.InvoiceResponseSchema)
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
@@ -183,8 +183,8 @@ class InvoiceResource(MethodView):
         g.etag = order.version
         return Presenter(order).invoice(invoice)
 
-    @blp.arguments(s.CorrectionQuerySchema, location="query")
-    @blp.arguments(s.CorrectionSchema)
+    @blp.arguments(s.CorrectionQuerySchema(), location="query")
+    @blp.arguments(s.CorrectionSchema())
     @blp.response(200, s.CorrectionResponseSchema)
     @errors_documented
     def put(
@@ -215,7 +215,7 @@ class InvoiceResource(MethodView):
 
 @blp.route(ORDER + "/cancellations")
 class Cancellations(MethodView):
-    @blp.arguments(s.CancellationSchema)
+    @blp.arguments(s.CancellationSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
@@ -226,7 +226,7 @@ class Cancellations(MethodView):
 
 @blp.route(ORDER + "/returns")
 class Returns(MethodView):
-    @blp.arguments(s.ReturnSchema)
+    @blp.arguments(s.ReturnSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
@@ -237,7 +237,7 @@ class Returns(MethodView):
 
 @blp.route(ORDER + "/goodwills")
 class Goodwills(MethodView):
-    @blp.arguments(s.GoodwillSchema)
+    @blp.arguments(s.GoodwillSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
@@ -248,7 +248,7 @@ class Goodwills(MethodView):
 
 @blp.route(ORDER + "/payments")
 class Payments(MethodView):
-    @blp.arguments(s.PaymentSchema)
+    @blp.arguments(s.PaymentSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
@@ -281,7 +281,7 @@ class Journal(MethodView):
 
 @blp.route("/tax-report")
 class TaxReport(MethodView):
-    @blp.arguments(s.TaxReportQuerySchema, location="query")
+    @blp.arguments(s.TaxReportQuerySchema(), location="query")
     @blp.response(200, s.TaxReportResponseSchema)
     @errors_documented
     def get(self, query: dict[str, Any], business: str) -> Any:

@@ -112,10 +112,9 @@ class OrderService:
                         )
                     return Outcome(stored.body, stored.version, replayed=True)
             order, result, changed = act(uow)
-            uow.session.flush()
             body = present(order, result)
             if dry_run or not changed:
-                uow.discard()
+                uow.rollback()
                 return Outcome(body, None)
             if key is not None:
                 uow.idempotency.save(ctx.business, key.key, key.request_hash, body, order.version)
@@ -130,16 +129,11 @@ class OrderService:
         change: Change,
         present: Present,
         dry_run: bool = False,
-        history: bool = True,
     ) -> Outcome:
-        """Lock the order first, in its own statement, then check and apply the change.
-
-        history=False: the change reads no invoice's versions but those it creates (see
-        OrderRepository.lock).
-        """
+        """Lock the order first, in its own statement, then check and apply the change."""
 
         def act(uow: UnitOfWork) -> tuple[model.Order, Any, bool]:
-            order = _owned(uow.orders.lock(ctx.business, ctx.order_reference, history), ctx)
+            order = _owned(uow.orders.lock(ctx.business, ctx.order_reference), ctx)
             _check_version(order, ctx)
             result, changed = change(order, uow)
             return order, result, changed
@@ -157,7 +151,7 @@ class OrderService:
     ) -> tuple[model.Order, model.Invoice]:
         with UnitOfWork(self.session_factory, snapshot=True) as uow:
             order = _owned(
-                uow.orders.get_for_invoice(ctx.business, ctx.order_reference, invoice_reference),
+                uow.orders.get(ctx.business, ctx.order_reference, history=invoice_reference),
                 ctx,
             )
         invoice = order.invoice(invoice_reference)
@@ -226,7 +220,7 @@ class OrderService:
             _store(uow, order, effects, "invoice.created", spec.invoice_reference)
             return invoice, True
 
-        return self._write(ctx, change, present, history=False)
+        return self._write(ctx, change, present)
 
     def cancel(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
         """Cancel whole open positions; refund what was paid for them, if anything."""
@@ -331,7 +325,7 @@ class OrderService:
         refs = {k: order_body.get(k) for k in ("customerNumber", "orderReference", "currency")}
 
         def act(uow: UnitOfWork) -> tuple[model.Order, CorrectionResult, bool]:
-            order = uow.orders.lock(ctx.business, ctx.order_reference, history=False)
+            order = uow.orders.lock(ctx.business, ctx.order_reference, history=invoice_reference)
             if order is None:
                 raise NotFound(f"order {ctx.order_reference} not found")
             if order.customer_number != ctx.customer:
@@ -379,10 +373,9 @@ def correct_locked(
         invoice_reference, spec, header, items, body_refs, credit_note_reference
     )
     if result.credit_note is not None:
-        with uow.session.no_autoflush:  # look for others' notes, not the new one
-            taken = uow.orders.goodwill_reference_taken(
-                order.business_code, result.credit_note.reference
-            )
+        taken = uow.orders.goodwill_reference_taken(
+            order.business_code, result.credit_note.reference
+        )
         if taken:
             raise _taken("goodwillReference", result.credit_note.reference)
     if result.changed and store:

@@ -168,10 +168,10 @@ def _correct(
 
     The steps are those of OrderService.correct_invoice (the PUT) after it has parsed the
     body: the same lock, rule checks, credit-note reference check and store. Leaves the
-    transaction to the caller: corrected changes are stored, blocked and dry-run ones are
-    dropped from the session so that only the caller's own writes remain.
+    transaction to the caller: corrected changes are stored, blocked and dry-run ones write
+    nothing.
     """
-    order = uow.orders.lock(business, order_reference, history=False)
+    order = uow.orders.lock(business, order_reference, history=invoice_reference)
     invoice = order.invoice(invoice_reference) if order is not None else None
     if order is None or invoice is None:
         return InvoiceOutcome(invoice_reference, order_reference, FAILED, "not-found")
@@ -195,10 +195,8 @@ def _correct(
             store=not dry_run,
         )
     except DomainError as error:
-        uow.session.expunge_all()
         return replace(seen, status=BLOCKED, problem_code=error.code)
     if not result.changed:
-        uow.session.expunge_all()
         return seen
     corrected = replace(
         seen,
@@ -207,7 +205,6 @@ def _correct(
         refund=effects.refund.amount if effects.refund is not None else 0,
     )
     if dry_run:
-        uow.session.expunge_all()
         return replace(corrected, status=WOULD_CORRECT)
     return corrected
 
@@ -285,7 +282,6 @@ def on_one_connection(engine: Engine) -> tuple[sessionmaker[Session], Connection
 def _start_process(database_url: str) -> None:
     """A worker process's own engine and connection; the parent's are never touched."""
     global _process_factory
-    orm.start_mappers()
     _process_factory, _connection = on_one_connection(make_engine(database_url, pool_size=1))
 
 

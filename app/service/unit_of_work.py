@@ -75,19 +75,13 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # close() rolls back whatever was not committed but, unlike rollback(), leaves the
-        # loaded objects readable for the presenter.
+        # Rolls back whatever was not committed and returns the connection to the pool.
         self.session.close()
 
     def commit(self) -> None:
         self.session.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
-
-    def discard(self) -> None:
-        """Roll back but keep the in-memory objects as computed (dry runs, no-ops)."""
-        self.session.expunge_all()
         self.session.rollback()
 
 

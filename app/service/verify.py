@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import orm
-from app.domain import ledger, model
+from app.adapters.repository import OrderRepository
+from app.domain import ledger
 from app.domain.invariants import OrderFacts, order_violations
 
 BATCH = 500
@@ -124,11 +125,7 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
     with session_factory() as session:
         violations.extend(unbalanced_entries(session))
         for business, refs in _order_batches(session):
-            orders = session.scalars(
-                select(model.Order)
-                .where(orm.orders.c.business_code == business)
-                .where(orm.orders.c.order_reference.in_(refs))
-            ).all()
+            orders = OrderRepository(session).get_many(business, refs)
             payments = _sums(session, orm.payments, "amount", business, refs)
             refunds = _sums(session, orm.refunds, "amount", business, refs)
             credits = _sums(session, orm.credits, "gross", business, refs)
@@ -145,5 +142,4 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
                 )
                 violations.extend(order_violations(order, facts))
                 checked += 1
-            session.expunge_all()
     return checked, violations

@@ -11,7 +11,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters.db import make_session_factory
-from app.adapters.orm import start_mappers
 
 
 @pytest.fixture(autouse=True)
@@ -26,5 +25,4 @@ def _on_postgresql(database_url: str) -> None:
 
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    start_mappers()
     return make_session_factory(engine)

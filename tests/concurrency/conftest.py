@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app import jsoncodec
-from app.adapters import orm
 from app.adapters.db import make_session_factory
 from app.adapters.keys import create_key
 from app.service.verify import verify
@@ -111,7 +110,6 @@ def staff_key(engine: Engine) -> str:
 
 def verify_clean(engine: Engine) -> None:
     """`accounting verify` over the whole database finds nothing."""
-    orm.start_mappers()
     checked, violations = verify(make_session_factory(engine))
     for violation in violations:
         print(violation)

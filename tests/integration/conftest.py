@@ -7,7 +7,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters.db import make_session_factory
-from app.adapters.orm import start_mappers
 
 
 @pytest.fixture(autouse=True)
@@ -24,5 +23,4 @@ def _on_postgresql(database_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    start_mappers()
     return make_session_factory(engine)

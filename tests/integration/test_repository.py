@@ -111,7 +111,7 @@ def test_an_order_round_trips_with_positions_invoices_versions_and_money(
     apply(session_factory, "1000", "ORD1", corrected("INV1", p2=2000))
 
     with UnitOfWork(session_factory) as uow:
-        loaded = uow.orders.get("1000", "ORD1")
+        loaded = uow.orders.get("1000", "ORD1", history="INV1")
         assert loaded is not None
         assert loaded is not order
         positions = [
@@ -147,6 +147,31 @@ def test_an_order_round_trips_with_positions_invoices_versions_and_money(
     assert (loaded.customer_number, loaded.currency) == ("TFI2021072801", "EUR")
     assert refunds == [(950, "pending")]
     assert kinds == ["invoice", "payment", "credit-note", "invoice", "refund"]
+
+
+def test_a_write_loads_the_history_only_of_the_invoice_it_names(
+    session_factory: Factory,
+) -> None:
+    save(session_factory, OrderAggregateFactory(order_reference="ORD1"))
+    apply(session_factory, "1000", "ORD1", invoiced(invoice_reference="INV1", item_refs=(1,)))
+    apply(session_factory, "1000", "ORD1", invoiced(invoice_reference="INV2", item_refs=(2,)))
+    apply(session_factory, "1000", "ORD1", corrected("INV1", p1=1000))
+
+    def history(**options: object) -> dict[str, tuple[list[int], list[str]]]:
+        with UnitOfWork(session_factory) as uow:
+            order = uow.orders.lock("1000", "ORD1", **options)  # type: ignore[arg-type]
+            assert order is not None
+            return {
+                i.invoice_reference: (
+                    [v.version for v in i.versions],
+                    [n.reference for n in i.credit_notes],
+                )
+                for i in order.invoices
+            }
+
+    assert history() == {"INV1": ([2], []), "INV2": ([1], [])}
+    assert history(history="INV1") == {"INV1": ([1, 2], ["CN-INV1-1"]), "INV2": ([1], [])}
+    assert history(history=True) == {"INV1": ([1, 2], ["CN-INV1-1"]), "INV2": ([1], [])}
 
 
 def test_orders_of_another_business_are_not_found(session_factory: Factory) -> None:

@@ -1,0 +1,180 @@
+"""Rows to domain objects and back: the explicit data mapper of the order aggregate.
+
+The domain classes are plain Python; nothing instruments them. Each class has one table whose
+non-key columns are attributes of the same name. The keys an object does not carry itself
+(the business and order of a position, the invoice of a version) come from its owner.
+
+A loaded object is remembered with the values of the columns a later write may change; storing
+compares them and writes an UPDATE of the changed columns only, or an INSERT for an object that
+was never loaded. Issued documents (versions, credit notes, credits, payments, journal entries)
+have no such columns, except a version's status and nullifying credit note: the mapper cannot
+rewrite an issued document.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Table, and_, bindparam, update
+
+from app.adapters import orm
+from app.domain import ledger, model
+
+_ORDER_KEYS = ("business_code", "order_reference")
+_INVOICE_KEYS = ("business_code", "invoice_reference")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One domain class on its table."""
+
+    cls: type[Any]
+    table: Table
+    owner_keys: tuple[str, ...] = ()  # key columns the owner supplies
+    mutable: tuple[str, ...] = ()  # columns a later write may change
+
+    @functools.cached_property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.table.columns if c.name not in self.owner_keys)
+
+    @functools.cached_property
+    def columns(self) -> tuple[Any, ...]:
+        return tuple(self.table.c[name] for name in self.attributes)
+
+    @functools.cached_property
+    def _json(self) -> frozenset[str]:
+        return frozenset(n for n in self.mutable if isinstance(self.table.c[n].type, JSON))
+
+    def build(self, values: Iterable[Any]) -> Any:
+        """An object from its attribute columns' values, in the order of `columns`."""
+        obj = object.__new__(self.cls)
+        obj.__dict__.update(zip(self.attributes, values, strict=True))
+        return obj
+
+    def state(self, obj: object) -> tuple[Any, ...]:
+        """The values of the mutable columns, copied so later changes in place show."""
+        return tuple(
+            copy.deepcopy(getattr(obj, n)) if n in self._json else getattr(obj, n)
+            for n in self.mutable
+        )
+
+    def row(self, obj: object, keys: dict[str, Any]) -> dict[str, Any]:
+        """The row to insert; a new row's created_at is set on the object too."""
+        if "created_at" in self.attributes and getattr(obj, "created_at", None) is None:
+            obj.created_at = datetime.now(UTC)  # type: ignore[attr-defined]
+        row = {name: keys[name] for name in self.owner_keys}
+        row.update((name, getattr(obj, name)) for name in self.attributes)
+        return row
+
+
+ORDER = Mapping(
+    model.Order,
+    orm.orders,
+    mutable=("version", "paid_total", "refunded_total", "credited_total", "header"),
+)
+POSITION = Mapping(
+    model.Position,
+    orm.positions,
+    _ORDER_KEYS,
+    mutable=tuple(
+        c.name for c in orm.positions.columns if c.name not in (*_ORDER_KEYS, "item_ref")
+    ),
+)
+INVOICE = Mapping(model.Invoice, orm.invoices, _ORDER_KEYS, mutable=("current_version",))
+VERSION = Mapping(
+    model.InvoiceVersion, orm.invoice_versions, _INVOICE_KEYS, mutable=("status", "nullified_by")
+)
+CREDIT_NOTE = Mapping(model.CreditNote, orm.credit_notes, _INVOICE_KEYS)
+CREDIT = Mapping(model.Credit, orm.credits, _ORDER_KEYS)
+CANCELLATION = Mapping(model.Cancellation, orm.cancellations, _ORDER_KEYS)
+PAYMENT = Mapping(model.Payment, orm.payments, _ORDER_KEYS)
+REFUND = Mapping(model.Refund, orm.refunds, _ORDER_KEYS)
+ENTRY = Mapping(ledger.JournalEntry, orm.journal_entries)
+LINE = Mapping(ledger.JournalLine, orm.journal_lines, ("business_code", "entry_id"))
+
+# The documents a business event creates (Effects.created), by class.
+DOCUMENTS = {m.cls: m for m in (CREDIT, CANCELLATION, PAYMENT, REFUND)}
+
+
+@functools.cache
+def update_statement(table: Table, columns: tuple[str, ...]) -> Any:
+    """UPDATE of some columns of one row by its primary key, built once per column set."""
+    key = and_(*(c == bindparam(f"key_{c.name}") for c in table.primary_key.columns))
+    return update(table).where(key).values({name: bindparam(name) for name in columns})
+
+
+@dataclass
+class Changes:
+    """The rows one store writes: inserts per table, updates per table and column set."""
+
+    inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def insert(self, mapping: Mapping, obj: object, keys: dict[str, Any]) -> None:
+        self.inserts.setdefault(mapping.table, []).append(mapping.row(obj, keys))
+
+    def update(
+        self, mapping: Mapping, obj: object, keys: dict[str, Any], before: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
+        """Note the changed columns of a loaded object; returns its state now."""
+        now = mapping.state(obj)
+        if now != before:
+            changed = tuple(
+                n for n, a, b in zip(mapping.mutable, before, now, strict=True) if a != b
+            )
+            params = {f"key_{c.name}": _key(c.name, obj, keys) for c in mapping.table.primary_key}
+            params.update((n, getattr(obj, n)) for n in changed)
+            self.updates.setdefault((mapping.table, changed), []).append(params)
+        return now
+
+    def documents(self, order: model.Order, created: Iterable[object]) -> None:
+        """The documents and journal entries a business event created."""
+        keys = {"business_code": order.business_code, "order_reference": order.order_reference}
+        for item in created:
+            if isinstance(item, ledger.JournalEntry):
+                self.insert(ENTRY, item, {})
+                lines = {"business_code": item.business_code, "entry_id": item.entry_id}
+                for line in item.lines:
+                    self.insert(LINE, line, lines)
+            else:
+                self.insert(DOCUMENTS[type(item)], item, keys)
+
+    def in_table_order(self) -> list[tuple[Table, list[dict[str, Any]]]]:
+        """Inserts parents first, as the foreign keys need."""
+        return [(t, self.inserts[t]) for t in orm.metadata.sorted_tables if t in self.inserts]
+
+
+def _key(name: str, obj: object, keys: dict[str, Any]) -> Any:
+    return keys[name] if name in keys else getattr(obj, name)
+
+
+def aggregate(order: model.Order) -> Iterator[tuple[Mapping, object, dict[str, Any]]]:
+    """Every object of the order aggregate with its mapping and the keys its owner supplies."""
+    yield ORDER, order, {}
+    keys = {"business_code": order.business_code, "order_reference": order.order_reference}
+    for p in order.positions:
+        yield POSITION, p, keys
+    for invoice in order.invoices:
+        yield INVOICE, invoice, keys
+        of_invoice = {
+            "business_code": order.business_code,
+            "invoice_reference": invoice.invoice_reference,
+        }
+        for v in invoice.versions:
+            yield VERSION, v, of_invoice
+        for cn in invoice.credit_notes:
+            yield CREDIT_NOTE, cn, of_invoice
+
+
+def new_order_rows(order: model.Order, created: Iterable[object] = ()) -> Changes:
+    """Every row of an order never stored before, with the documents of its events."""
+    changes = Changes()
+    for mapping, obj, keys in aggregate(order):
+        changes.insert(mapping, obj, keys)
+    changes.documents(order, created)
+    return changes
