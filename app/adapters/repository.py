@@ -8,10 +8,16 @@ them nor recomputes their cache keys on every request.
 from __future__ import annotations
 
 import functools
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, case, exists, func, insert, select
+import psycopg
+from sqlalchemy import Connection, String, and_, bindparam, case, exists, func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.adapters import mapper, orm
@@ -98,6 +104,33 @@ def _goodwill_reference_query() -> Any:
         & (credits.c.kind == model.GOODWILL)
     )
     return select(exists(note) | exists(goodwill))
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """What a business change tells the outside, written in the same transaction."""
+
+    topic: str
+    payload: dict[str, Any]
+
+
+@contextmanager
+def pipeline(connection: Connection) -> Iterator[None]:
+    """Statements that return nothing, sent together: one round trip on PostgreSQL.
+
+    psycopg's pipeline mode reports a failed statement when the pipeline is synced, outside
+    SQLAlchemy's own error handling, so it is translated here into the same SQLAlchemy error
+    (an IntegrityError for a taken key) the statement would have raised on its own.
+    """
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        yield
+        return
+    try:
+        with driver.pipeline():
+            yield
+    except psycopg.Error as error:
+        raise DBAPIError.instance(None, None, error, psycopg.Error) from error
 
 
 class OrderRepository:
@@ -189,13 +222,14 @@ class OrderRepository:
 
     # --- storing -------------------------------------------------------------------------
 
-    def add(self, order: model.Order) -> None:
+    def add(self, order: model.Order, event: OutboxEvent | None = None) -> None:
         """Record a new order (its positions, nothing invoiced yet)."""
-        self.store(order, Effects())
+        self.store(order, Effects(), event)
 
-    def store(self, order: model.Order, effects: Effects) -> None:
+    def store(self, order: model.Order, effects: Effects, event: OutboxEvent | None = None) -> None:
         """Write what a business event changed and created: the aggregate's new and changed
-        rows, the documents, payments, refunds and journal entries in effects."""
+        rows, the documents, payments, refunds and journal entries in effects, and the event
+        for the outbox. On PostgreSQL every statement goes in one pipeline: one round trip."""
         changes = mapper.Changes()
         for mapping, obj, keys in mapper.aggregate(order):
             known = self._known.get(id(obj))
@@ -205,10 +239,22 @@ class OrderRepository:
             else:
                 self._known[id(obj)] = (obj, changes.update(mapping, obj, keys, known[1]))
         changes.documents(order, effects.created)
-        for table, rows in changes.in_table_order():
-            self._execute(_insert(table), rows)
-        for (table, columns), rows in changes.updates.items():
-            self._execute(mapper.update_statement(table, columns), rows)
+        if event is not None:
+            changes.inserts.setdefault(orm.outbox, []).append(
+                {
+                    "business_code": order.business_code,
+                    "event_id": str(uuid.uuid4()),
+                    "order_reference": order.order_reference,
+                    "topic": event.topic,
+                    "payload": event.payload,
+                }
+            )
+        connection = self.session.connection()
+        with pipeline(connection):
+            for table, rows in changes.in_table_order():
+                connection.execute(_insert(table), rows)
+            for (table, columns), rows in changes.updates.items():
+                connection.execute(mapper.update_statement(table, columns), rows)
 
     def exists(self, business: str, order_reference: str) -> bool:
         return (

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import orm
+from app.adapters.repository import OutboxEvent
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, check_reverse_charge
@@ -201,8 +202,7 @@ class OrderService:
                 commands.header_of(body),
                 items,
             )
-            uow.orders.add(order)
-            _outbox(uow.session, order, "order.created", {})
+            uow.orders.add(order, OutboxEvent("order.created", {}))
             return order, None, True
 
         return self._execute(ctx, act, present)
@@ -394,20 +394,7 @@ def _taken(field_name: str, reference: str) -> StateConflict:
 def _store(
     uow: UnitOfWork, order: model.Order, effects: Effects, topic: str, reference: str
 ) -> None:
-    uow.orders.store(order, effects)
     payload: dict[str, Any] = {"reference": reference, "version": order.version}
     if effects.refund is not None:
         payload["refund"] = effects.refund.refund_id
-    _outbox(uow.session, order, topic, payload)
-
-
-def _outbox(session: Session, order: model.Order, topic: str, payload: dict[str, Any]) -> None:
-    session.execute(
-        orm.outbox.insert().values(
-            business_code=order.business_code,
-            event_id=str(uuid.uuid4()),
-            order_reference=order.order_reference,
-            topic=topic,
-            payload=payload,
-        )
-    )
+    uow.orders.store(order, effects, OutboxEvent(topic, payload))

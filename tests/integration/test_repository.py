@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.domain import ledger
 from app.domain.model import CANCELLED, INVOICED, NULLIFIED, Effects, Order
-from app.service.unit_of_work import UnitOfWork
+from app.service.unit_of_work import DuplicateReference, UnitOfWork, run
 from tests.domain_factories import (
     InvoiceSpecFactory,
     ItemSpecFactory,
@@ -244,6 +244,43 @@ def test_a_lock_on_another_order_of_the_same_business_does_not_wait(
         other.join(5)
         assert other.error is None
         first.commit()
+
+
+def test_an_invoice_reference_taken_at_the_same_moment_on_another_order_is_a_409_code(
+    session_factory: Factory,
+) -> None:
+    """Both writes pass their check before either commits; the key decides, and the loser's
+    error (raised when its pipelined INSERTs are synced) names what was taken."""
+    save(session_factory, OrderAggregateFactory(order_reference="ORD1"))
+    save(session_factory, OrderAggregateFactory(order_reference="ORD2"))
+    outcome: list[BaseException] = []
+
+    def second() -> None:
+        def use_case(uow: UnitOfWork) -> None:
+            order = uow.orders.lock("1000", "ORD2")
+            assert order is not None
+            uow.orders.store(order, invoice_open(order, invoice_reference="INV-X")[1])
+            uow.commit()
+
+        try:
+            run(session_factory, use_case)
+        except BaseException as error:
+            outcome.append(error)
+
+    with UnitOfWork(session_factory) as first:
+        order = first.orders.lock("1000", "ORD1")
+        assert order is not None
+        first.orders.store(order, invoice_open(order, invoice_reference="INV-X")[1])
+        racer = threading.Thread(target=second, daemon=True)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), "the second INSERT did not wait for the first transaction"
+        first.commit()
+    racer.join(5)
+
+    [error] = outcome
+    assert isinstance(error, DuplicateReference)
+    assert error.code == "invoice-exists"
 
 
 # --- the tax report --------------------------------------------------------------------
