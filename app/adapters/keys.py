@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.adapters.orm import api_keys
@@ -64,15 +66,20 @@ def revoke_key(session: Session, prefix: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def authenticate(session: Session, key: str) -> Principal | None:
+@functools.cache
+def _grants_query() -> Any:
+    return (
+        select(api_keys.c.business_code, api_keys.c.role)
+        .where(api_keys.c.key_hash == bindparam("key_hash"))
+        .where(api_keys.c.revoked_at.is_(None))
+    )
+
+
+def authenticate(connection: Session | Connection, key: str) -> Principal | None:
     """The principal of a live key, or None."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    rows = session.execute(
-        select(api_keys.c.business_code, api_keys.c.role)
-        .where(api_keys.c.key_hash == _hash(key))
-        .where(api_keys.c.revoked_at.is_(None))
-    ).all()
+    rows = connection.execute(_grants_query(), {"key_hash": _hash(key)}).all()
     if not rows:
         return None
     return Principal(key[:12], rows[0].role, frozenset(r.business_code for r in rows))

@@ -146,7 +146,10 @@ class Changes:
 
     def in_table_order(self) -> list[tuple[Table, list[dict[str, Any]]]]:
         """Inserts parents first, as the foreign keys need."""
-        return [(t, self.inserts[t]) for t in orm.metadata.sorted_tables if t in self.inserts]
+        return sorted(self.inserts.items(), key=lambda item: _PARENTS_FIRST[item[0]])
+
+
+_PARENTS_FIRST = {table: n for n, table in enumerate(orm.metadata.sorted_tables)}
 
 
 def _key(name: str, obj: object, keys: dict[str, Any]) -> Any:

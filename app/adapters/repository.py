@@ -26,8 +26,8 @@ from app.domain import ledger, model
 from app.domain.model import Effects
 
 # What a load brings of each invoice's history: False, the current version only (enough for
-# every rule but the correction's); True, every version and credit note of every invoice
-# (`accounting verify`); an invoice reference, the whole history of that invoice.
+# every rule, the correction's included); True, every version and credit note of every invoice
+# (`accounting verify`); an invoice reference, the whole history of that invoice (to show it).
 History = bool | str
 
 
@@ -151,8 +151,8 @@ class OrderRepository:
     ) -> model.Order | None:
         """Take the order's row lock first, in its own statement, then load the aggregate.
 
-        A write that corrects an invoice names it in history; other writes read no invoice's
-        history, so a write to an order with a long history does not load it.
+        No write reads an invoice's earlier versions, so by default none is loaded: the cost
+        of a write does not grow with the order's history.
         """
         return self._one(business, order_reference, history, lock=True)
 
@@ -175,18 +175,19 @@ class OrderRepository:
         self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
     ) -> list[model.Order]:
         params = {"business": business, "refs": refs}
+        connection = self.session.connection()
         orders: dict[str, model.Order] = {}
-        for row in self._execute(_orders_query(many, lock), params):
+        for row in connection.execute(_orders_query(many, lock), params):
             order = self._remember(ORDER, ORDER.build(row))
             order.positions, order.invoices = [], []
             orders[order.order_reference] = order
         if not orders:
             return []
-        for row in self._execute(_positions_query(many), params):
+        for row in connection.execute(_positions_query(many), params):
             orders[row[-1]].positions.append(self._remember(POSITION, POSITION.build(row[:-1])))
         split = len(INVOICE.attributes)
         invoices: dict[str, model.Invoice] = {}
-        for row in self._execute(_invoices_query(many), params):
+        for row in connection.execute(_invoices_query(many), params):
             invoice = self._remember(INVOICE, INVOICE.build(row[:split]))
             invoice.versions = [self._remember(VERSION, VERSION.build(row[split:-1]))]
             invoice.credit_notes = []
@@ -283,9 +284,9 @@ class OrderRepository:
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references."""
-        taken = self.session.scalar(
+        taken = self._execute(
             _goodwill_reference_query(), {"business": business, "reference": reference}
-        )
+        ).scalar()
         return bool(taken)
 
     def refunds(self, business: str, order_reference: str) -> list[model.Refund]:

@@ -25,11 +25,11 @@ def require_business(business: str) -> Principal:
     key = presented_key()
     if not key:
         raise Unauthorized("an API key is required (X-Subscription-Key or Authorization: Bearer)")
-    with current_app.extensions["accounting"].session_factory() as session:
-        if session.get_bind().dialect.name == "postgresql":
+    with current_app.extensions["accounting"].engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
             # One statement needs no transaction around it: no BEGIN and ROLLBACK round trips.
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        principal = authenticate(session, key)
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        principal = authenticate(connection, key)
     if principal is None:
         raise Unauthorized("the API key is unknown or revoked")
     g.key_prefix = principal.prefix

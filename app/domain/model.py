@@ -207,7 +207,12 @@ class CreditNote:
 
 
 class Invoice:
-    """An invoice reference with its history of versions and credit notes."""
+    """An invoice reference with its history of versions and credit notes.
+
+    A loaded invoice holds at least its current version; its earlier versions and credit
+    notes only when the use case reads them (a write never does). A credit note's reference is
+    therefore also checked against the database before it is stored.
+    """
 
     def __init__(self, invoice_reference: str, first: InvoiceVersion):
         self.invoice_reference = invoice_reference

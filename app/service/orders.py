@@ -325,7 +325,7 @@ class OrderService:
         refs = {k: order_body.get(k) for k in ("customerNumber", "orderReference", "currency")}
 
         def act(uow: UnitOfWork) -> tuple[model.Order, CorrectionResult, bool]:
-            order = uow.orders.lock(ctx.business, ctx.order_reference, history=invoice_reference)
+            order = uow.orders.lock(ctx.business, ctx.order_reference)
             if order is None:
                 raise NotFound(f"order {ctx.order_reference} not found")
             if order.customer_number != ctx.customer:

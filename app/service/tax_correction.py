@@ -171,7 +171,7 @@ def _correct(
     transaction to the caller: corrected changes are stored, blocked and dry-run ones write
     nothing.
     """
-    order = uow.orders.lock(business, order_reference, history=invoice_reference)
+    order = uow.orders.lock(business, order_reference)
     invoice = order.invoice(invoice_reference) if order is not None else None
     if order is None or invoice is None:
         return InvoiceOutcome(invoice_reference, order_reference, FAILED, "not-found")
