@@ -20,10 +20,11 @@ def make_engine(url: str, **options: Any) -> Engine:
         return engine
     # READ COMMITTED plus the order row lock taken first by every write is enough: every
     # rule about an order is checked while its lock is held. Lock waits are bounded so a
-    # stuck transaction becomes a retry or a 503, never a hung worker.
+    # stuck transaction becomes a retry or a 503, never a hung worker. No ping before each
+    # checkout (a round trip per request): a dead pooled connection fails its first statement
+    # and the use case is retried on a fresh one (unit_of_work.run).
     return create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=options.pop("pool_size", 5),
         max_overflow=options.pop("max_overflow", 5),
         connect_args={"options": "-c lock_timeout=5000 -c statement_timeout=30000"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, request
+from sqlalchemy.exc import DBAPIError
 
 from app.adapters.keys import Principal, authenticate
 from app.api.errors import Forbidden, Unauthorized
@@ -25,17 +26,29 @@ def require_business(business: str) -> Principal:
     key = presented_key()
     if not key:
         raise Unauthorized("an API key is required (X-Subscription-Key or Authorization: Bearer)")
-    with current_app.extensions["accounting"].engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # One statement needs no transaction around it: no BEGIN and ROLLBACK round trips.
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        principal = authenticate(connection, key)
+    principal = _principal(key)
     if principal is None:
         raise Unauthorized("the API key is unknown or revoked")
     g.key_prefix = principal.prefix
     if business not in principal.businesses:
         raise NotFound("not found")
     return principal
+
+
+def _principal(key: str) -> Principal | None:
+    engine = current_app.extensions["accounting"].engine
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                if connection.dialect.name == "postgresql":
+                    # One statement needs no transaction: no BEGIN and ROLLBACK round trips.
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
+                return authenticate(connection, key)
+        except DBAPIError as error:
+            # A pooled connection the server closed (see unit_of_work.run): once more.
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 def require_staff(principal: Principal) -> None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,6 +52,7 @@ class Outcome:
     replayed: bool = False
 
 
+T = TypeVar("T")
 Present = Callable[[model.Order, Any], dict[str, Any]]
 Change = Callable[[model.Order, UnitOfWork], tuple[Any, bool]]
 
@@ -143,36 +144,44 @@ class OrderService:
 
     # --- reads ---------------------------------------------------------------------------
 
+    def _read(self, read: Callable[[UnitOfWork], T]) -> T:
+        """A read in one snapshot (see UnitOfWork)."""
+        return run(self.session_factory, read, snapshot=True)
+
     def get_order(self, ctx: Context) -> model.Order:
-        with UnitOfWork(self.session_factory, snapshot=True) as uow:
-            return _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
+        return self._read(
+            lambda uow: _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
+        )
 
     def get_invoice(
         self, ctx: Context, invoice_reference: str
     ) -> tuple[model.Order, model.Invoice]:
-        with UnitOfWork(self.session_factory, snapshot=True) as uow:
-            order = _owned(
-                uow.orders.get(ctx.business, ctx.order_reference, history=invoice_reference),
-                ctx,
+        order = self._read(
+            lambda uow: _owned(
+                uow.orders.get(ctx.business, ctx.order_reference, history=invoice_reference), ctx
             )
+        )
         invoice = order.invoice(invoice_reference)
         if invoice is None:
             raise NotFound(f"invoice {invoice_reference} not found")
         return order, invoice
 
     def refunds(self, ctx: Context) -> tuple[model.Order, list[model.Refund]]:
-        with UnitOfWork(self.session_factory, snapshot=True) as uow:
+        def read(uow: UnitOfWork) -> tuple[model.Order, list[model.Refund]]:
             order = _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
-            return order, list(uow.orders.refunds(ctx.business, ctx.order_reference))
+            return order, uow.orders.refunds(ctx.business, ctx.order_reference)
+
+        return self._read(read)
 
     def journal(self, ctx: Context) -> tuple[model.Order, list[Any]]:
-        with UnitOfWork(self.session_factory, snapshot=True) as uow:
+        def read(uow: UnitOfWork) -> tuple[model.Order, list[Any]]:
             order = _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
-            return order, list(uow.orders.journal(ctx.business, ctx.order_reference))
+            return order, uow.orders.journal(ctx.business, ctx.order_reference)
+
+        return self._read(read)
 
     def tax_report(self, business: str, start: date, end: date) -> list[dict[str, Any]]:
-        with UnitOfWork(self.session_factory, snapshot=True) as uow:
-            return uow.orders.tax_report(business, start, end)
+        return self._read(lambda uow: uow.orders.tax_report(business, start, end))
 
     # --- writes --------------------------------------------------------------------------
 

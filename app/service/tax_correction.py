@@ -429,8 +429,7 @@ def job_report(
     session_factory: sessionmaker[Session], business: str, job_id: str
 ) -> dict[str, Any]:
     """A job's parameters, status, counts per outcome and the problems met so far."""
-    with session_factory() as session:
-        return _job_report(session, business, job_id)
+    return run(session_factory, lambda uow: _job_report(uow.session, business, job_id))
 
 
 def _job_report(session: Session, business: str, job_id: str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker[Session], snapshot: bool = False):
         self.session_factory = session_factory
         self.snapshot = snapshot
+        self.committing = False
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
@@ -79,6 +80,7 @@ class UnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
+        self.committing = True
         self.session.commit()
 
     def rollback(self) -> None:
@@ -94,12 +96,22 @@ def _unique_violation(error: IntegrityError) -> bool:
 
 
 def run(
-    session_factory: sessionmaker[Session], use_case: Callable[[UnitOfWork], T], attempts: int = 4
+    session_factory: sessionmaker[Session],
+    use_case: Callable[[UnitOfWork], T],
+    attempts: int = 4,
+    snapshot: bool = False,
 ) -> T:
-    """Run a use case in its own transaction, retrying lock timeouts and deadlocks."""
+    """Run a use case in its own transaction, retrying lock timeouts and deadlocks.
+
+    A pooled connection the server has closed (a restart, an idle timeout) is not pinged
+    before use: its first statement fails, the pool drops it, and the use case runs again on a
+    fresh one, since nothing was written. Not when the COMMIT itself failed: whether it took
+    effect is then unknown, and only the client's Idempotency-Key can make a retry safe.
+    """
     for attempt in range(1, attempts + 1):
+        uow = UnitOfWork(session_factory, snapshot)
         try:
-            with UnitOfWork(session_factory) as uow:
+            with uow:
                 return use_case(uow)
         except IntegrityError as error:
             if not _unique_violation(error):
@@ -110,6 +122,8 @@ def run(
                 code=TAKEN.get(constraint or "", DuplicateReference.code),
             ) from error
         except DBAPIError as error:
+            if error.connection_invalidated and not uow.committing and attempt < attempts:
+                continue
             retryable = _sqlstate(error) in RETRYABLE or "database is locked" in str(error.orig)
             if not retryable:
                 raise
