@@ -6,8 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, insert, select, text
 
 from app.adapters.orm import idempotency_keys
 
@@ -27,20 +26,20 @@ def _lock_id(business: str, key: str) -> int:
 class IdempotencyStore:
     """Keys are scoped per business and kept (at least 24 h; today: until purged by hand)."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, connection: Connection):
+        self.connection = connection
 
     def try_guard(self, business: str, key: str) -> bool:
         """Hold the key for this transaction; False while another request holds it."""
-        if self.session.get_bind().dialect.name != "postgresql":
+        if self.connection.dialect.name != "postgresql":
             return True  # SQLite transactions are serialized: no request is ever in flight
-        acquired = self.session.scalar(
+        acquired = self.connection.scalar(
             text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _lock_id(business, key)}
         )
         return bool(acquired)
 
     def find(self, business: str, key: str) -> StoredAnswer | None:
-        row = self.session.execute(
+        row = self.connection.execute(
             select(
                 idempotency_keys.c.request_hash,
                 idempotency_keys.c.response_body,
@@ -56,7 +55,7 @@ class IdempotencyStore:
     def save(
         self, business: str, key: str, request_hash: str, body: dict[str, Any], version: int
     ) -> None:
-        self.session.execute(
+        self.connection.execute(
             insert(idempotency_keys).values(
                 business_code=business,
                 key=key,

@@ -18,7 +18,6 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, String, and_, bindparam, case, exists, func, insert, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from app.adapters import mapper, orm
 from app.adapters.mapper import CREDIT_NOTE, ENTRY, INVOICE, LINE, ORDER, POSITION, REFUND, VERSION
@@ -136,13 +135,13 @@ def pipeline(connection: Connection) -> Iterator[None]:
 class OrderRepository:
     """The order aggregate and what hangs off it."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, connection: Connection):
+        self.connection = connection
         # id(object) -> (object, its mutable columns as loaded or last stored)
         self._known: dict[int, tuple[object, tuple[Any, ...]]] = {}
 
     def _execute(self, statement: Any, params: Any = None) -> Any:
-        return self.session.connection().execute(statement, params)
+        return self.connection.execute(statement, params)
 
     # --- loading -------------------------------------------------------------------------
 
@@ -175,7 +174,7 @@ class OrderRepository:
         self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
     ) -> list[model.Order]:
         params = {"business": business, "refs": refs}
-        connection = self.session.connection()
+        connection = self.connection
         orders: dict[str, model.Order] = {}
         for row in connection.execute(_orders_query(many, lock), params):
             order = self._remember(ORDER, ORDER.build(row))
@@ -250,7 +249,7 @@ class OrderRepository:
                     "payload": event.payload,
                 }
             )
-        connection = self.session.connection()
+        connection = self.connection
         with pipeline(connection):
             for table, rows in changes.in_table_order():
                 connection.execute(_insert(table), rows)
@@ -259,7 +258,7 @@ class OrderRepository:
 
     def exists(self, business: str, order_reference: str) -> bool:
         return (
-            self.session.execute(
+            self.connection.execute(
                 select(orm.orders.c.order_reference)
                 .where(orm.orders.c.business_code == business)
                 .where(orm.orders.c.order_reference == order_reference)
@@ -269,7 +268,7 @@ class OrderRepository:
 
     def invoice_owner(self, business: str, invoice_reference: str) -> str | None:
         """The order an invoice reference belongs to, if it is taken in this business."""
-        return self.session.scalar(
+        return self.connection.scalar(
             select(orm.invoices.c.order_reference)
             .where(orm.invoices.c.business_code == business)
             .where(orm.invoices.c.invoice_reference == invoice_reference)
@@ -280,7 +279,7 @@ class OrderRepository:
         query = query.where(table.c.reference == reference)
         for column, value in extra.items():
             query = query.where(table.c[column] == value)
-        return self.session.execute(query).first() is not None
+        return self.connection.execute(query).first() is not None
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references."""
@@ -327,7 +326,7 @@ class OrderRepository:
         signed = lines.c.credit - lines.c.debit
         net = func.sum(case((lines.c.account == ledger.REVENUE, signed), else_=0))
         vat = func.sum(case((lines.c.account == ledger.VAT_PAYABLE, signed), else_=0))
-        rows = self.session.execute(
+        rows = self.connection.execute(
             select(
                 orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp, net, vat
             )

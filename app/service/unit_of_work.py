@@ -57,17 +57,15 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
+        options = {}
         if self.snapshot and self.session.get_bind().dialect.name == "postgresql":
             # A read loads an order in several statements; one snapshot makes them agree, so
             # no reader ever sees half of a write (READ COMMITTED would, between statements).
-            self.session.connection(
-                execution_options={
-                    "isolation_level": "REPEATABLE READ",
-                    "postgresql_readonly": True,
-                }
-            )
-        self.orders = OrderRepository(self.session)
-        self.idempotency = IdempotencyStore(self.session)
+            options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        # The transaction's one connection, taken once: the repositories run Core statements.
+        self.connection = self.session.connection(execution_options=options)
+        self.orders = OrderRepository(self.connection)
+        self.idempotency = IdempotencyStore(self.connection)
         return self
 
     def __exit__(

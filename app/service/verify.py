@@ -125,7 +125,7 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
     with session_factory() as session:
         violations.extend(unbalanced_entries(session))
         for business, refs in _order_batches(session):
-            orders = OrderRepository(session).get_many(business, refs)
+            orders = OrderRepository(session.connection()).get_many(business, refs)
             payments = _sums(session, orm.payments, "amount", business, refs)
             refunds = _sums(session, orm.refunds, "amount", business, refs)
             credits = _sums(session, orm.credits, "gross", business, refs)
