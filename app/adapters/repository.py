@@ -140,9 +140,6 @@ class OrderRepository:
         # id(object) -> (object, its mutable columns as loaded or last stored)
         self._known: dict[int, tuple[object, tuple[Any, ...]]] = {}
 
-    def _execute(self, statement: Any, params: Any = None) -> Any:
-        return self.connection.execute(statement, params)
-
     # --- loading -------------------------------------------------------------------------
 
     def lock(
@@ -174,19 +171,18 @@ class OrderRepository:
         self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
     ) -> list[model.Order]:
         params = {"business": business, "refs": refs}
-        connection = self.connection
         orders: dict[str, model.Order] = {}
-        for row in connection.execute(_orders_query(many, lock), params):
+        for row in self.connection.execute(_orders_query(many, lock), params):
             order = self._remember(ORDER, ORDER.build(row))
             order.positions, order.invoices = [], []
             orders[order.order_reference] = order
         if not orders:
             return []
-        for row in connection.execute(_positions_query(many), params):
+        for row in self.connection.execute(_positions_query(many), params):
             orders[row[-1]].positions.append(self._remember(POSITION, POSITION.build(row[:-1])))
         split = len(INVOICE.attributes)
         invoices: dict[str, model.Invoice] = {}
-        for row in connection.execute(_invoices_query(many), params):
+        for row in self.connection.execute(_invoices_query(many), params):
             invoice = self._remember(INVOICE, INVOICE.build(row[:split]))
             invoice.versions = [self._remember(VERSION, VERSION.build(row[split:-1]))]
             invoice.credit_notes = []
@@ -209,10 +205,12 @@ class OrderRepository:
         params = {"business": business, "invoices": references}
         for reference in references:
             invoices[reference].versions = []
-        for row in self._execute(_history_query(VERSION, "version"), params):
-            invoice = invoices[row[-1]]
-            invoice.versions.append(self._remember(VERSION, VERSION.build(row[:-1])))
-        for row in self._execute(_history_query(CREDIT_NOTE, "nullifies_version"), params):
+        versions = _history_query(VERSION, "version")
+        for row in self.connection.execute(versions, params):
+            version = self._remember(VERSION, VERSION.build(row[:-1]))
+            invoices[row[-1]].versions.append(version)
+        notes = _history_query(CREDIT_NOTE, "nullifies_version")
+        for row in self.connection.execute(notes, params):
             note = self._remember(CREDIT_NOTE, CREDIT_NOTE.build(row[:-1]))
             invoices[row[-1]].credit_notes.append(note)
 
@@ -249,12 +247,11 @@ class OrderRepository:
                     "payload": event.payload,
                 }
             )
-        connection = self.connection
-        with pipeline(connection):
+        with pipeline(self.connection):
             for table, rows in changes.in_table_order():
-                connection.execute(_insert(table), rows)
+                self.connection.execute(_insert(table), rows)
             for (table, columns), rows in changes.updates.items():
-                connection.execute(mapper.update_statement(table, columns), rows)
+                self.connection.execute(mapper.update_statement(table, columns), rows)
 
     def exists(self, business: str, order_reference: str) -> bool:
         return (
@@ -283,14 +280,14 @@ class OrderRepository:
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references."""
-        taken = self._execute(
+        taken = self.connection.execute(
             _goodwill_reference_query(), {"business": business, "reference": reference}
         ).scalar()
         return bool(taken)
 
     def refunds(self, business: str, order_reference: str) -> list[model.Refund]:
         t = orm.refunds
-        rows = self._execute(
+        rows = self.connection.execute(
             select(*REFUND.columns)
             .where(t.c.business_code == business, t.c.order_reference == order_reference)
             .order_by(t.c.created_at, t.c.refund_id)
@@ -301,7 +298,7 @@ class OrderRepository:
         e, ln = orm.journal_entries, orm.journal_lines
         entries = [
             ENTRY.build(row)
-            for row in self._execute(
+            for row in self.connection.execute(
                 select(*ENTRY.columns)
                 .where(e.c.business_code == business, e.c.order_reference == order_reference)
                 .order_by(e.c.created_at, e.c.document_date)
@@ -310,7 +307,7 @@ class OrderRepository:
         by_id = {entry.entry_id: entry for entry in entries}
         for entry in entries:
             entry.lines = []
-        lines = self._execute(
+        lines = self.connection.execute(
             select(*LINE.columns, ln.c.entry_id)
             .join(e, (e.c.business_code == ln.c.business_code) & (e.c.entry_id == ln.c.entry_id))
             .where(e.c.business_code == business, e.c.order_reference == order_reference)
