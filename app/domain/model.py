@@ -757,9 +757,9 @@ class Order:
             )
         if errors:
             raise field_errors(*errors)
+        positions = {p.item_ref: p for p in self.positions}
         for i, s in enumerate(items):
-            p = self.position(s.item_ref)
-            assert p is not None
+            p = positions[s.item_ref]
             path = f"order.items[{i}]"
             if s.quantity_milli != p.quantity_milli:
                 errors.append(
