@@ -25,7 +25,7 @@ from pyinstrument import Profiler
 from sqlalchemy import text
 
 from app import create_app, jsoncodec
-from app.adapters import orm
+from app.adapters import schema
 from app.adapters.keys import create_key
 
 
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> None:
     if html:
         Path(html).write_text(profiler.output_html())
     with accounting.engine.begin() as connection:
-        tables = ", ".join(t.name for t in orm.metadata.sorted_tables)
+        tables = ", ".join(t.name for t in schema.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables}, bench_rows, bench_events"))
 
 

@@ -26,7 +26,7 @@ import workload
 from sqlalchemy import event, text
 
 from app import create_app, jsoncodec
-from app.adapters import orm
+from app.adapters import schema
 from app.adapters.keys import create_key
 
 
@@ -114,7 +114,7 @@ def main(show: bool) -> None:
         )
 
     with accounting.engine.begin() as connection:
-        tables = ", ".join(t.name for t in orm.metadata.sorted_tables)
+        tables = ", ".join(t.name for t in schema.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables}, bench_rows, bench_events"))
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import JSON, Engine, create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 from app import jsoncodec
-from app.adapters import mapper, orm
+from app.adapters import mapper, schema
 from app.cli import upgrade
 from app.domain import model
 
@@ -65,7 +65,7 @@ def _items(n: int) -> list[model.ItemSpec]:
     ]  # fmt: skip
 
 
-def _table_row(table: orm.Table, values: dict[str, Any]) -> dict[str, Any]:
+def _table_row(table: schema.Table, values: dict[str, Any]) -> dict[str, Any]:
     """A full row: the given values, and each missing one from its column's default."""
     row = {}
     for column in table.columns:
@@ -100,7 +100,7 @@ def _order_rows(n: int) -> dict[str, list[dict[str, Any]]]:
     ):
         rows["outbox"].append(
             _table_row(
-                orm.outbox,
+                schema.outbox,
                 {**on_order, "event_id": str(uuid.uuid4()), "topic": topic, "payload": payload},
             )
         )
@@ -113,7 +113,7 @@ def _batches(count: int) -> Iterator[range]:
         yield range(start, min(start + BATCH, count))
 
 
-def _copy(connection: Any, table: orm.Table, rows: Iterable[dict[str, Any]]) -> None:
+def _copy(connection: Any, table: schema.Table, rows: Iterable[dict[str, Any]]) -> None:
     names = [c.name for c in table.columns]
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
@@ -126,7 +126,7 @@ def _copy(connection: Any, table: orm.Table, rows: Iterable[dict[str, Any]]) -> 
 
 def load(engine: Engine, count: int, start: int = 0) -> None:
     """Bulk-load `count` invoiced orders, numbered from `start`, one transaction per batch."""
-    tables = [orm.metadata.tables[name] for name in (
+    tables = [schema.metadata.tables[name] for name in (
         "orders", "positions", "invoices", "invoice_versions", "journal_entries",
         "journal_lines", "outbox",
     )]  # fmt: skip
@@ -248,8 +248,8 @@ def measure(url: str, count: int, workers: int, report_dir: Path) -> dict[str, A
     run = run_correction(url, report_dir / f"tax-correction-{count}.csv", workers)
     with engine.connect() as connection:
         versions = connection.execute(
-            select(orm.invoices.c.current_version, func.count()).group_by(
-                orm.invoices.c.current_version
+            select(schema.invoices.c.current_version, func.count()).group_by(
+                schema.invoices.c.current_version
             )
         ).all()
     engine.dispose()

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from app import jsoncodec
-from app.adapters import mapper, orm
+from app.adapters import mapper, schema
 from app.adapters.db import make_engine
 from app.domain import model
 from app.service import commands
@@ -159,7 +159,7 @@ def _store_orders(connection: Connection, orders: list[tuple[model.Order, list[A
         created = [item for effect in effects for item in effect.created]
         for table, rows in mapper.new_order_rows(order, created).inserts.items():
             tables.setdefault(table, []).extend(rows)
-    for table in orm.metadata.sorted_tables:
+    for table in schema.metadata.sorted_tables:
         if tables.get(table):
             connection.execute(table.insert(), tables[table])
 

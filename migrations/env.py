@@ -7,7 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.adapters.orm import metadata
+from app.adapters.schema import metadata
 
 config = context.config
 target_metadata = metadata

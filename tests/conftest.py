@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from app.adapters.db import make_engine
-from app.adapters.orm import metadata
+from app.adapters.schema import metadata
 from app.cli import upgrade
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text
 
-from app.adapters.orm import idempotency_keys
+from app.adapters.schema import idempotency_keys
 
 
 @dataclass(frozen=True)

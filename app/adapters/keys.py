@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.adapters.orm import api_keys
+from app.adapters.schema import api_keys
 
 KEY_PREFIX = "aas_"
 ROLES = ("merchant", "staff")

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Table, and_, bindparam, update
 
-from app.adapters import orm
+from app.adapters import schema
 from app.domain import ledger, model
 
 _ORDER_KEYS = ("business_code", "order_reference")
@@ -74,28 +74,28 @@ class Mapping:
 
 ORDER = Mapping(
     model.Order,
-    orm.orders,
+    schema.orders,
     mutable=("version", "paid_total", "refunded_total", "credited_total", "header"),
 )
 POSITION = Mapping(
     model.Position,
-    orm.positions,
+    schema.positions,
     _ORDER_KEYS,
     mutable=tuple(
-        c.name for c in orm.positions.columns if c.name not in (*_ORDER_KEYS, "item_ref")
+        c.name for c in schema.positions.columns if c.name not in (*_ORDER_KEYS, "item_ref")
     ),
 )
-INVOICE = Mapping(model.Invoice, orm.invoices, _ORDER_KEYS, mutable=("current_version",))
+INVOICE = Mapping(model.Invoice, schema.invoices, _ORDER_KEYS, mutable=("current_version",))
 VERSION = Mapping(
-    model.InvoiceVersion, orm.invoice_versions, _INVOICE_KEYS, mutable=("status", "nullified_by")
+    model.InvoiceVersion, schema.invoice_versions, _INVOICE_KEYS, mutable=("status", "nullified_by")
 )
-CREDIT_NOTE = Mapping(model.CreditNote, orm.credit_notes, _INVOICE_KEYS)
-CREDIT = Mapping(model.Credit, orm.credits, _ORDER_KEYS)
-CANCELLATION = Mapping(model.Cancellation, orm.cancellations, _ORDER_KEYS)
-PAYMENT = Mapping(model.Payment, orm.payments, _ORDER_KEYS)
-REFUND = Mapping(model.Refund, orm.refunds, _ORDER_KEYS)
-ENTRY = Mapping(ledger.JournalEntry, orm.journal_entries)
-LINE = Mapping(ledger.JournalLine, orm.journal_lines, ("business_code", "entry_id"))
+CREDIT_NOTE = Mapping(model.CreditNote, schema.credit_notes, _INVOICE_KEYS)
+CREDIT = Mapping(model.Credit, schema.credits, _ORDER_KEYS)
+CANCELLATION = Mapping(model.Cancellation, schema.cancellations, _ORDER_KEYS)
+PAYMENT = Mapping(model.Payment, schema.payments, _ORDER_KEYS)
+REFUND = Mapping(model.Refund, schema.refunds, _ORDER_KEYS)
+ENTRY = Mapping(ledger.JournalEntry, schema.journal_entries)
+LINE = Mapping(ledger.JournalLine, schema.journal_lines, ("business_code", "entry_id"))
 
 # The documents a business event creates (Effects.created), by class.
 DOCUMENTS = {m.cls: m for m in (CREDIT, CANCELLATION, PAYMENT, REFUND)}
@@ -149,7 +149,7 @@ class Changes:
         return sorted(self.inserts.items(), key=lambda item: _PARENTS_FIRST[item[0]])
 
 
-_PARENTS_FIRST = {table: n for n, table in enumerate(orm.metadata.sorted_tables)}
+_PARENTS_FIRST = {table: n for n, table in enumerate(schema.metadata.sorted_tables)}
 
 
 def _key(name: str, obj: object, keys: dict[str, Any]) -> Any:

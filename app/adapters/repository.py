@@ -19,7 +19,7 @@ import psycopg
 from sqlalchemy import Connection, String, and_, bindparam, case, exists, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from app.adapters import mapper, orm
+from app.adapters import mapper, schema
 from app.adapters.mapper import CREDIT_NOTE, ENTRY, INVOICE, LINE, ORDER, POSITION, REFUND, VERSION
 from app.domain import ledger, model
 from app.domain.model import Effects
@@ -36,7 +36,7 @@ def _of_orders(column: Any, many: bool) -> Any:
 
 @functools.cache
 def _orders_query(many: bool, lock: bool) -> Any:
-    t = orm.orders
+    t = schema.orders
     query = select(*ORDER.columns).where(
         t.c.business_code == bindparam("business"), _of_orders(t.c.order_reference, many)
     )
@@ -45,7 +45,7 @@ def _orders_query(many: bool, lock: bool) -> Any:
 
 @functools.cache
 def _positions_query(many: bool) -> Any:
-    t = orm.positions
+    t = schema.positions
     return (
         select(*POSITION.columns, t.c.order_reference)
         .where(t.c.business_code == bindparam("business"), _of_orders(t.c.order_reference, many))
@@ -56,7 +56,7 @@ def _positions_query(many: bool) -> Any:
 @functools.cache
 def _invoices_query(many: bool) -> Any:
     """Each invoice with its current version, in one row."""
-    i, v = orm.invoices, orm.invoice_versions
+    i, v = schema.invoices, schema.invoice_versions
     current = and_(
         v.c.business_code == i.c.business_code,
         v.c.invoice_reference == i.c.invoice_reference,
@@ -92,7 +92,7 @@ def _insert(table: Any) -> Any:
 @functools.cache
 def _goodwill_reference_query() -> Any:
     """One statement: is the reference taken by a credit note or by a goodwill?"""
-    notes, credits = orm.credit_notes, orm.credits
+    notes, credits = schema.credit_notes, schema.credits
     business, reference = bindparam("business", type_=String), bindparam("reference", type_=String)
     note = select(notes.c.reference).where(
         (notes.c.business_code == business) & (notes.c.reference == reference)
@@ -238,7 +238,7 @@ class OrderRepository:
                 self._known[id(obj)] = (obj, changes.update(mapping, obj, keys, known[1]))
         changes.documents(order, effects.created)
         if event is not None:
-            changes.inserts.setdefault(orm.outbox, []).append(
+            changes.inserts.setdefault(schema.outbox, []).append(
                 {
                     "business_code": order.business_code,
                     "event_id": str(uuid.uuid4()),
@@ -256,9 +256,9 @@ class OrderRepository:
     def exists(self, business: str, order_reference: str) -> bool:
         return (
             self.connection.execute(
-                select(orm.orders.c.order_reference)
-                .where(orm.orders.c.business_code == business)
-                .where(orm.orders.c.order_reference == order_reference)
+                select(schema.orders.c.order_reference)
+                .where(schema.orders.c.business_code == business)
+                .where(schema.orders.c.order_reference == order_reference)
             ).first()
             is not None
         )
@@ -266,9 +266,9 @@ class OrderRepository:
     def invoice_owner(self, business: str, invoice_reference: str) -> str | None:
         """The order an invoice reference belongs to, if it is taken in this business."""
         return self.connection.scalar(
-            select(orm.invoices.c.order_reference)
-            .where(orm.invoices.c.business_code == business)
-            .where(orm.invoices.c.invoice_reference == invoice_reference)
+            select(schema.invoices.c.order_reference)
+            .where(schema.invoices.c.business_code == business)
+            .where(schema.invoices.c.invoice_reference == invoice_reference)
         )
 
     def document_taken(self, business: str, table: Any, reference: str, **extra: str) -> bool:
@@ -286,7 +286,7 @@ class OrderRepository:
         return bool(taken)
 
     def refunds(self, business: str, order_reference: str) -> list[model.Refund]:
-        t = orm.refunds
+        t = schema.refunds
         rows = self.connection.execute(
             select(*REFUND.columns)
             .where(t.c.business_code == business, t.c.order_reference == order_reference)
@@ -295,7 +295,7 @@ class OrderRepository:
         return [REFUND.build(row) for row in rows]
 
     def journal(self, business: str, order_reference: str) -> list[ledger.JournalEntry]:
-        e, ln = orm.journal_entries, orm.journal_lines
+        e, ln = schema.journal_entries, schema.journal_lines
         entries = [
             ENTRY.build(row)
             for row in self.connection.execute(
@@ -319,7 +319,7 @@ class OrderRepository:
 
     def tax_report(self, business: str, start: date, end: date) -> list[dict[str, Any]]:
         """Net and VAT booked per declaration country, VAT type and rate in the period."""
-        lines, entries, orders = orm.journal_lines, orm.journal_entries, orm.orders
+        lines, entries, orders = schema.journal_lines, schema.journal_entries, schema.orders
         signed = lines.c.credit - lines.c.debit
         net = func.sum(case((lines.c.account == ledger.REVENUE, signed), else_=0))
         vat = func.sum(case((lines.c.account == ledger.VAT_PAYABLE, signed), else_=0))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import orm
+from app.adapters import schema
 from app.adapters.repository import OutboxEvent
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
@@ -237,7 +237,7 @@ class OrderService:
         refs = [i["orderItemReference"] for i in body["items"]]
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            if uow.orders.document_taken(ctx.business, orm.cancellations, reference):
+            if uow.orders.document_taken(ctx.business, schema.cancellations, reference):
                 raise _taken("cancellationReference", reference)
             effects = order.cancel(
                 reference,
@@ -256,7 +256,9 @@ class OrderService:
         reference = body["returnReference"]
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            if uow.orders.document_taken(ctx.business, orm.credits, reference, kind=model.RETURN):
+            if uow.orders.document_taken(
+                ctx.business, schema.credits, reference, kind=model.RETURN
+            ):
                 raise _taken("returnReference", reference)
             items = [
                 (i["orderItemReference"], commands.quantity_to_milli(i["quantity"]))

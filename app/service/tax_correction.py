@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, Select, exists, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import orm
+from app.adapters import schema
 from app.adapters.db import make_engine, make_session_factory
 from app.domain.errors import DomainError, FieldError, NotFound
 from app.domain.model import InvoiceVersion
@@ -63,7 +63,7 @@ CHUNK = 20  # invoices sent to a worker process at a time
 IN_FLIGHT_PER_PROCESS = 3
 PROBLEMS_SHOWN = 100
 
-jobs_table, items_table = orm.tax_correction_jobs, orm.tax_correction_items
+jobs_table, items_table = schema.tax_correction_jobs, schema.tax_correction_items
 
 
 def _now() -> datetime:
@@ -102,7 +102,7 @@ def selection(business: str, change: TaxChange) -> Select[str, str]:
     """Invoices whose current version is declared in the country, dated in the period, and
     has a line of the type at the old rate (an invoice's positions read as its current lines).
     """
-    inv, ver, pos = orm.invoices, orm.invoice_versions, orm.positions
+    inv, ver, pos = schema.invoices, schema.invoice_versions, schema.positions
     line_at_old_rate = exists().where(
         pos.c.business_code == inv.c.business_code,
         pos.c.order_reference == inv.c.order_reference,
@@ -140,11 +140,11 @@ def _pages(
         with session_factory() as session:
             rows = session.execute(
                 selection(business, change)
-                .where(orm.invoices.c.invoice_reference > cursor)
+                .where(schema.invoices.c.invoice_reference > cursor)
                 # Redundant, but it lets PostgreSQL start the versions' index scan at the
                 # cursor too, instead of at the business's first invoice on every page.
-                .where(orm.invoice_versions.c.invoice_reference > cursor)
-                .order_by(orm.invoices.c.invoice_reference)
+                .where(schema.invoice_versions.c.invoice_reference > cursor)
+                .order_by(schema.invoices.c.invoice_reference)
                 .limit(PAGE)
             ).all()
         if not rows:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import orm
+from app.adapters import schema
 from app.adapters.repository import OrderRepository
 from app.domain import ledger
 from app.domain.invariants import OrderFacts, order_violations
@@ -16,7 +16,7 @@ BATCH = 500
 
 
 def _sums(
-    session: Session, table: orm.Table, column: str, business: str, refs: list[str]
+    session: Session, table: schema.Table, column: str, business: str, refs: list[str]
 ) -> dict[str, int]:
     rows = session.execute(
         select(table.c.order_reference, func.sum(table.c[column]))
@@ -32,9 +32,9 @@ def _position_credits(
 ) -> dict[str, dict[int, int]]:
     """Gross credited per position by the lines of every return and goodwill, by order."""
     rows = session.execute(
-        select(orm.credits.c.order_reference, orm.credits.c.lines)
-        .where(orm.credits.c.business_code == business)
-        .where(orm.credits.c.order_reference.in_(refs))
+        select(schema.credits.c.order_reference, schema.credits.c.lines)
+        .where(schema.credits.c.business_code == business)
+        .where(schema.credits.c.order_reference.in_(refs))
     ).all()
     credited: dict[str, dict[int, int]] = {}
     for order_reference, lines in rows:
@@ -46,7 +46,7 @@ def _position_credits(
 
 
 def _receivables(session: Session, business: str, refs: list[str]) -> dict[str, int]:
-    lines, entries = orm.journal_lines, orm.journal_entries
+    lines, entries = schema.journal_lines, schema.journal_entries
     rows = session.execute(
         select(entries.c.order_reference, func.sum(lines.c.debit - lines.c.credit))
         .join(
@@ -68,7 +68,7 @@ def unbalanced_entries(session: Session) -> list[str]:
     An entry without lines balances: its document moved no money (a return of what a goodwill
     had already credited in full, an invoice of free articles).
     """
-    lines, entries = orm.journal_lines, orm.journal_entries
+    lines, entries = schema.journal_lines, schema.journal_entries
     totals = (
         select(
             lines.c.business_code,
@@ -102,8 +102,8 @@ def unbalanced_entries(session: Session) -> list[str]:
 
 def _order_batches(session: Session) -> Iterator[tuple[str, list[str]]]:
     keys = session.execute(
-        select(orm.orders.c.business_code, orm.orders.c.order_reference).order_by(
-            orm.orders.c.business_code, orm.orders.c.order_reference
+        select(schema.orders.c.business_code, schema.orders.c.order_reference).order_by(
+            schema.orders.c.business_code, schema.orders.c.order_reference
         )
     ).all()
     batch: list[str] = []
@@ -126,9 +126,9 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
         violations.extend(unbalanced_entries(session))
         for business, refs in _order_batches(session):
             orders = OrderRepository(session.connection()).get_many(business, refs)
-            payments = _sums(session, orm.payments, "amount", business, refs)
-            refunds = _sums(session, orm.refunds, "amount", business, refs)
-            credits = _sums(session, orm.credits, "gross", business, refs)
+            payments = _sums(session, schema.payments, "amount", business, refs)
+            refunds = _sums(session, schema.refunds, "amount", business, refs)
+            credits = _sums(session, schema.credits, "gross", business, refs)
             receivables = _receivables(session, business, refs)
             position_credits = _position_credits(session, business, refs)
             for order in orders:

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import orm
+from app.adapters import schema
 from app.domain.tax_change import TaxChange
 from app.service import tax_correction as tc
 from app.service.verify import verify
@@ -84,8 +84,8 @@ def corrected_count(engine: Engine) -> int:
         return int(
             connection.execute(
                 select(func.count())
-                .select_from(orm.invoices)
-                .where(orm.invoices.c.current_version > 1)
+                .select_from(schema.invoices)
+                .where(schema.invoices.c.current_version > 1)
             ).scalar_one()
         )
 
@@ -105,8 +105,8 @@ def kill_half_way(process: subprocess.Popen[bytes], engine: Engine) -> int:
 
 
 def assert_each_invoice_corrected_exactly_once(engine: Engine, sessions: Any) -> None:
-    inv, ver, notes = orm.invoices, orm.invoice_versions, orm.credit_notes
-    entries = orm.journal_entries
+    inv, ver, notes = schema.invoices, schema.invoice_versions, schema.credit_notes
+    entries = schema.journal_entries
     with engine.connect() as connection:
 
         def per_invoice(column: Any, *where: Any) -> dict[int, int]:
@@ -187,8 +187,8 @@ class TestWorkers:
         assert report["counts"][tc.CORRECTED] == INVOICES
         with engine.connect() as connection:
             per_worker = connection.execute(
-                select(orm.tax_correction_items.c.worker, func.count()).group_by(
-                    orm.tax_correction_items.c.worker
+                select(schema.tax_correction_items.c.worker, func.count()).group_by(
+                    schema.tax_correction_items.c.worker
                 )
             ).all()
         assert len(per_worker) == 2, per_worker  # both took part

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 from sqlalchemy import Engine, func, select
 
-from app.adapters import orm
+from app.adapters import schema
 from tests.concurrency import bodies
 from tests.concurrency.conftest import BUSINESS, Client, Reply, Server
 
@@ -378,31 +378,33 @@ class Workload:
                 return [tuple(r) for r in db.execute(query)]
 
             invoices = rows(
-                orm.invoices, orm.invoices.c.order_reference, orm.invoices.c.invoice_reference
+                schema.invoices,
+                schema.invoices.c.order_reference,
+                schema.invoices.c.invoice_reference,
             )
             cancellations = rows(
-                orm.cancellations,
-                orm.cancellations.c.order_reference,
-                orm.cancellations.c.reference,
+                schema.cancellations,
+                schema.cancellations.c.order_reference,
+                schema.cancellations.c.reference,
             )
             credits = rows(
-                orm.credits,
-                orm.credits.c.kind,
-                orm.credits.c.order_reference,
-                orm.credits.c.reference,
+                schema.credits,
+                schema.credits.c.kind,
+                schema.credits.c.order_reference,
+                schema.credits.c.reference,
             )
             payments = rows(
-                orm.payments,
-                orm.payments.c.order_reference,
-                orm.payments.c.payment_id,
-                orm.payments.c.amount,
+                schema.payments,
+                schema.payments.c.order_reference,
+                schema.payments.c.payment_id,
+                schema.payments.c.amount,
             )
-            refunds = rows(orm.refunds, orm.refunds.c.refund_id)
+            refunds = rows(schema.refunds, schema.refunds.c.refund_id)
             versions: dict[str, int] = dict(
                 db.execute(
-                    select(orm.invoice_versions.c.invoice_reference, func.count())
-                    .where(orm.invoice_versions.c.business_code == BUSINESS)
-                    .group_by(orm.invoice_versions.c.invoice_reference)
+                    select(schema.invoice_versions.c.invoice_reference, func.count())
+                    .where(schema.invoice_versions.c.business_code == BUSINESS)
+                    .group_by(schema.invoice_versions.c.invoice_reference)
                 ).all()
             )
 

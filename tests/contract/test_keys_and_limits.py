@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 
 from app import cli, create_app
 from app.adapters.db import make_engine
-from app.adapters.orm import api_keys
+from app.adapters.schema import api_keys
 from tests import factories
 from tests.e2e.conftest import BASE, Api, new_key, problem
 

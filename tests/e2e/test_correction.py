@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from app.adapters.orm import metadata
+from app.adapters.schema import metadata
 from tests import factories
 from tests.e2e.conftest import Api, fields_of, journal_balances, problem
 from tests.factories import AddressFactory, correction, item

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
-from app.adapters import orm
+from app.adapters import schema
 from app.batch_cli import Summary, progress
 from app.cli import main
 from app.service.tax_correction import InvoiceOutcome
@@ -96,7 +96,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
         return {
             table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in orm.metadata.sorted_tables
+            for table in schema.metadata.sorted_tables
         }
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters.keys import KEY_PREFIX, Principal, authenticate, create_key, revoke_key
-from app.adapters.orm import api_keys
+from app.adapters.schema import api_keys
 
 NewKey = Callable[..., str]
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, inspect, make_url, text
 from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.pool import NullPool
 
-from app.adapters.orm import metadata
+from app.adapters.schema import metadata
 from app.cli import alembic_config, upgrade
 
 BUSINESS = "business_code"
