@@ -317,12 +317,11 @@ end
 """
 
 
-def put_script(prefix: str, count: int, threads: int, key: str) -> str:
-    sample = f"{prefix}0000001"
-    body = _templated(correction_body(sample), prefix, sample)
-    path = f"{ORDERS}/{prefix}@N@/invoices/INV-{prefix}@N@"
+def _write_script(name: str, method: str, path: str, body: str, prefix: str, count: int,
+                  threads: int, key: str) -> str:  # fmt: skip
+    """A write to each order of a data set once; past its end, to an order that does not exist."""
     return _script(
-        f"PUT correction ({prefix})",
+        name,
         count,
         threads,
         key,
@@ -335,11 +334,20 @@ function request()
     if checking() then return wrk.format("GET", "/") end
     local num = number()
     if num == nil then
-        return wrk.format("PUT", (PATH:gsub("{prefix}@N@", EXHAUSTED)), HEADERS, BODY)
+        return wrk.format("{method}", (PATH:gsub("{prefix}@N@", EXHAUSTED)), HEADERS, BODY)
     end
-    return wrk.format("PUT", (PATH:gsub("@N@", num)), HEADERS, (BODY:gsub("@N@", num)))
+    return wrk.format("{method}", (PATH:gsub("@N@", num)), HEADERS, (BODY:gsub("@N@", num)))
 end
 """,
+    )
+
+
+def put_script(prefix: str, count: int, threads: int, key: str) -> str:
+    sample = f"{prefix}0000001"
+    body = _templated(correction_body(sample), prefix, sample)
+    path = f"{ORDERS}/{prefix}@N@/invoices/INV-{prefix}@N@"
+    return _write_script(
+        f"PUT correction ({prefix})", "PUT", path, body, prefix, count, threads, key
     )
 
 
@@ -371,25 +379,8 @@ def create_script(prefix: str, count: int, threads: int, key: str) -> str:
     sample = f"{prefix}0000001"
     body = _templated(invoice_body(invoice_reference(sample), [1, 2, 3]), prefix, sample)
     path = f"{ORDERS}/{prefix}@N@/invoices"
-    return _script(
-        f"POST invoice ({prefix})",
-        count,
-        threads,
-        key,
-        CLASSIFY_PLAIN
-        + f"""
-local BODY = {_lua_string(body)}
-local PATH = {_lua_string(path)}
-local HEADERS = {{["X-Subscription-Key"] = KEY, ["Content-Type"] = "application/json"}}
-function request()
-    if checking() then return wrk.format("GET", "/") end
-    local num = number()
-    if num == nil then
-        return wrk.format("POST", (PATH:gsub("{prefix}@N@", EXHAUSTED)), HEADERS, BODY)
-    end
-    return wrk.format("POST", (PATH:gsub("@N@", num)), HEADERS, (BODY:gsub("@N@", num)))
-end
-""",
+    return _write_script(
+        f"POST invoice ({prefix})", "POST", path, body, prefix, count, threads, key
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import schema
+from app.adapters.idempotency import StoredAnswer
 from app.adapters.repository import OutboxEvent
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
@@ -61,6 +62,28 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+def stored_answer(uow: UnitOfWork, business: str, key: Idempotency | None) -> StoredAnswer | None:
+    """The answer stored under the client's key, to replay; holds the key for the transaction.
+
+    Refuses a key another request still holds (409) or that came with another request (422).
+    """
+    if key is None:
+        return None
+    if not uow.idempotency.try_guard(business, key.key):
+        raise RequestInFlight("a request with this Idempotency-Key is still running")
+    stored = uow.idempotency.find(business, key.key)
+    if stored is not None and stored.request_hash != key.request_hash:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with another request",
+            [
+                FieldError(
+                    "Idempotency-Key", "idempotency-key-reused", "send a new key for a new request"
+                )
+            ],
+        )
+    return stored
+
+
 def _owned(order: model.Order | None, ctx: Context) -> model.Order:
     # An order of another customer reads exactly like no order at all.
     if order is None or order.customer_number != ctx.customer:
@@ -96,23 +119,9 @@ class OrderService:
         key = None if dry_run else ctx.idempotency
 
         def use_case(uow: UnitOfWork) -> Outcome:
-            if key is not None:
-                if not uow.idempotency.try_guard(ctx.business, key.key):
-                    raise RequestInFlight("a request with this Idempotency-Key is still running")
-                stored = uow.idempotency.find(ctx.business, key.key)
-                if stored is not None:
-                    if stored.request_hash != key.request_hash:
-                        raise IdempotencyKeyReused(
-                            "this Idempotency-Key was used with another request",
-                            [
-                                FieldError(
-                                    "Idempotency-Key",
-                                    "idempotency-key-reused",
-                                    "send a new key for a new request",
-                                )
-                            ],
-                        )
-                    return Outcome(stored.body, stored.version, replayed=True)
+            stored = stored_answer(uow, ctx.business, key)
+            if stored is not None:
+                return Outcome(stored.body, stored.version, replayed=True)
             order, result, changed = act(uow)
             body = present(order, result)
             if dry_run or not changed:

@@ -36,13 +36,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import schema
 from app.adapters.db import make_engine, make_session_factory
-from app.domain.errors import DomainError, FieldError, NotFound
+from app.domain.errors import DomainError, NotFound
 from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
-from app.service.orders import Idempotency, correct_locked
+from app.service.orders import Idempotency, correct_locked, stored_answer
 from app.service.unit_of_work import (
-    IdempotencyKeyReused,
-    RequestInFlight,
     UnitOfWork,
     run,
 )
@@ -381,23 +379,9 @@ def create_job(
     change.check()
 
     def use_case(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
-        if idempotency is not None:
-            if not uow.idempotency.try_guard(business, idempotency.key):
-                raise RequestInFlight("a request with this Idempotency-Key is still running")
-            stored = uow.idempotency.find(business, idempotency.key)
-            if stored is not None:
-                if stored.request_hash != idempotency.request_hash:
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was used with another request",
-                        [
-                            FieldError(
-                                "Idempotency-Key",
-                                "idempotency-key-reused",
-                                "send a new key for a new request",
-                            )
-                        ],
-                    )
-                return stored.body, True
+        stored = stored_answer(uow, business, idempotency)
+        if stored is not None:
+            return stored.body, True
         job_id = str(uuid.uuid4())
         uow.session.execute(
             jobs_table.insert().values(
