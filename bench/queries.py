@@ -1,14 +1,13 @@
-"""SQL statements per request, counted with SQLAlchemy's before_cursor_execute event (issue 7).
+"""SQL statements, round trips and server commands per request, from libpq's trace (issue 7).
 
     DATABASE_URL=postgresql+psycopg://... python bench/queries.py [--show]
 
 Runs the app in-process (Flask test client) against an empty, migrated PostgreSQL database:
 loads a few orders with bench/workload.py, then sends one request of each benchmarked kind and
-prints how many statements each issued (SQLAlchemy's count: an executemany is one), how many
-round trips to the server they took and how many commands the server ran (from libpq's protocol
-trace: BEGIN, COMMIT, the pool's ping and each row of an executemany count there) (--show: the
-statements themselves). Every table it
-wrote is emptied at the end.
+prints, from libpq's protocol trace of every connection, how many commands the server ran
+(BEGIN, COMMIT and PREPARE included), how many of them were SQL statements (the rest left out),
+and how many round trips they took (--show: the messages sent). Every table it wrote is
+emptied at the end.
 """
 
 from __future__ import annotations
@@ -45,38 +44,35 @@ def main(show: bool) -> None:
         dbapi_connection.pgconn.trace(trace.fileno())
         dbapi_connection.pgconn.set_trace_flags(flags)
 
-    def wire() -> tuple[int, int]:
-        lines = Path(trace.name).read_text().splitlines()
-        backend = [line.split("\t")[2] for line in lines if line.startswith("B\t")]
-        done = backend.count("CommandComplete") + backend.count("EmptyQueryResponse")
-        return backend.count("ReadyForQuery"), done
+    def wire() -> tuple[int, int, int, list[str]]:
+        lines = [line.split("\t") for line in Path(trace.name).read_text().splitlines()]
+        backend = [line[2:] for line in lines if line[0] == "B"]
+        done = [b for b in backend if b[0] in ("CommandComplete", "EmptyQueryResponse")]
+        tags = [b[1].strip(' "').split(" ")[0] for b in done if len(b) > 1]
+        sql = sum(tag not in ("BEGIN", "COMMIT", "ROLLBACK", "PREPARE") for tag in tags)
+        sent = [" ".join(f[3].split()) for f in lines if f[0] == "F" and f[2] in ("Query", "Parse")]
+        return [b[0] for b in backend].count("ReadyForQuery"), len(done), sql, sent
 
     with accounting.session_factory() as session, session.begin():
         key = create_key(session, [workload.BUSINESS], "merchant", "queries")
     client = app.test_client()
-    statements: list[str] = []
-
-    @event.listens_for(accounting.engine, "before_cursor_execute")
-    def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split()))
 
     json_headers = {"X-Subscription-Key": key, "Content-Type": "application/json"}
     base = workload.ORDERS
 
     def measure(label: str, method: str, path: str, body: Any = None) -> None:
-        statements.clear()
-        trips_before, done_before = wire()
+        trips_before, done_before, sql_before, sent_before = wire()
         data = None if body is None else jsoncodec.dumps(body)
         response = client.open(path, method=method, data=data, headers=json_headers)
         assert response.status_code == 200, (label, response.status_code, response.data[:500])
-        trips, done = wire()
+        trips, done, sql, sent = wire()
         print(
-            f"{len(statements):>3} statements {trips - trips_before:>3} round trips "
+            f"{sql - sql_before:>3} statements {trips - trips_before:>3} round trips "
             f"{done - done_before:>3} server commands  {label}"
         )
         if show:
-            for s in statements:
-                print(f"      {s[:150]}")
+            for message in sent[len(sent_before) :]:
+                print(f"      {message[:150]}")
 
     # Warm: the first request of a process compiles statements and fills caches.
     measure("(warm-up) GET invoice", "GET", f"{base}/P0000003/invoices/INV-P0000003")

@@ -27,7 +27,13 @@ def make_engine(url: str, **options: Any) -> Engine:
         url,
         pool_size=options.pop("pool_size", 5),
         max_overflow=options.pop("max_overflow", 5),
-        connect_args={"options": "-c lock_timeout=5000 -c statement_timeout=30000"},
+        connect_args={
+            "options": "-c lock_timeout=5000 -c statement_timeout=30000",
+            # psycopg prepares statements it sees often, and deallocates every prepared
+            # statement of the session after a ROLLBACK; the hot paths prepare their own
+            # (app/adapters/batch.py), so psycopg's are off.
+            "prepare_threshold": None,
+        },
         **options,
     )
 

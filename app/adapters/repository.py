@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, String, and_, bindparam, case, exists, func, insert, select
-from sqlalchemy.exc import DBAPIError
 
-from app.adapters import mapper, schema
+from app.adapters import batch, mapper, schema
 from app.adapters.mapper import CREDIT_NOTE, ENTRY, INVOICE, LINE, ORDER, POSITION, REFUND, VERSION
 from app.domain import ledger, model
 from app.domain.model import Effects
@@ -105,31 +102,27 @@ def _goodwill_reference_query() -> Any:
     return select(exists(note) | exists(goodwill))
 
 
+@functools.cache
+def _load_statements(lock: bool) -> tuple[batch.Prepared, ...]:
+    """Loading one order as prepared statements for a batch; the lock (if any) comes first."""
+    return (
+        batch.Prepared.of("aas_order_lock" if lock else "aas_order", _orders_query(False, lock)),
+        batch.Prepared.of("aas_positions", _positions_query(False)),
+        batch.Prepared.of("aas_invoices", _invoices_query(False)),
+    )
+
+
+@functools.cache
+def _reference_statement() -> batch.Prepared:
+    return batch.Prepared.of("aas_reference_taken", _goodwill_reference_query())
+
+
 @dataclass(frozen=True)
 class OutboxEvent:
     """What a business change tells the outside, written in the same transaction."""
 
     topic: str
     payload: dict[str, Any]
-
-
-@contextmanager
-def pipeline(connection: Connection) -> Iterator[None]:
-    """Statements that return nothing, sent together: one round trip on PostgreSQL.
-
-    psycopg's pipeline mode reports a failed statement when the pipeline is synced, outside
-    SQLAlchemy's own error handling, so it is translated here into the same SQLAlchemy error
-    (an IntegrityError for a taken key) the statement would have raised on its own.
-    """
-    driver = connection.connection.driver_connection
-    if not isinstance(driver, psycopg.Connection):
-        yield
-        return
-    try:
-        with driver.pipeline():
-            yield
-    except psycopg.Error as error:
-        raise DBAPIError.instance(None, None, error, psycopg.Error) from error
 
 
 class OrderRepository:
@@ -171,18 +164,26 @@ class OrderRepository:
         self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
     ) -> list[model.Order]:
         params = {"business": business, "refs": refs}
+        queries = (_orders_query(many, lock), _positions_query(many), _invoices_query(many))
+        if many or batch.driver(self.connection) is None:
+            results: Iterator[Iterable[Any]] = (self.connection.execute(q, params) for q in queries)
+        else:
+            reads = batch.Batch(self.connection)
+            for statement in _load_statements(lock):
+                reads.execute(statement, **params)
+            results = iter(reads.results())
         orders: dict[str, model.Order] = {}
-        for row in self.connection.execute(_orders_query(many, lock), params):
+        for row in next(results):
             order = self._remember(ORDER, ORDER.build(row))
             order.positions, order.invoices = [], []
             orders[order.order_reference] = order
         if not orders:
             return []
-        for row in self.connection.execute(_positions_query(many), params):
+        for row in next(results):
             orders[row[-1]].positions.append(self._remember(POSITION, POSITION.build(row[:-1])))
         split = len(INVOICE.attributes)
         invoices: dict[str, model.Invoice] = {}
-        for row in self.connection.execute(_invoices_query(many), params):
+        for row in next(results):
             invoice = self._remember(INVOICE, INVOICE.build(row[:split]))
             invoice.versions = [self._remember(VERSION, VERSION.build(row[split:-1]))]
             invoice.credit_notes = []
@@ -247,11 +248,19 @@ class OrderRepository:
                     "payload": event.payload,
                 }
             )
-        with pipeline(self.connection):
+        if batch.driver(self.connection) is not None:
+            writes = batch.Batch(self.connection)
             for table, rows in changes.in_table_order():
-                self.connection.execute(_insert(table), rows)
+                writes.insert(table, rows)
             for (table, columns), rows in changes.updates.items():
-                self.connection.execute(mapper.update_statement(table, columns), rows)
+                writes.update(table, columns, rows)
+            if writes.statements:
+                writes.results()
+            return
+        for table, rows in changes.in_table_order():
+            self.connection.execute(_insert(table), rows)
+        for (table, columns), rows in changes.updates.items():
+            self.connection.execute(mapper.update_statement(table, columns), rows)
 
     def exists(self, business: str, order_reference: str) -> bool:
         return (
@@ -280,6 +289,10 @@ class OrderRepository:
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references."""
+        if batch.driver(self.connection) is not None:
+            check = batch.Batch(self.connection)
+            check.execute(_reference_statement(), business=business, reference=reference)
+            return bool(check.results()[0][0][0])
         taken = self.connection.execute(
             _goodwill_reference_query(), {"business": business, "reference": reference}
         ).scalar()

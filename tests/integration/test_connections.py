@@ -95,3 +95,38 @@ def test_requests_are_answered_after_the_server_closed_the_pools_connections(
     )
     assert paid.status_code == 200, paid.get_json()
     assert paid.get_json()["order"]["totals"]["paid"] == 5
+
+
+def test_a_session_that_lost_its_prepared_statements_is_replaced(own_engine: Engine) -> None:
+    """The hot paths run statements prepared once per connection (app/adapters/batch.py); a
+    session where they are gone (DEALLOCATE ALL, DISCARD ALL) is dropped like a dead one and
+    the use case runs again on a fresh connection."""
+    factory: sessionmaker[Session] = make_session_factory(own_engine)
+    with UnitOfWork(factory) as uow:
+        uow.orders.add(OrderAggregateFactory(order_reference="ORD1"))
+        uow.commit()
+    run(factory, lambda uow: uow.orders.get("1000", "ORD1"), snapshot=True)  # prepares
+
+    def deallocate_everything() -> int:
+        with own_engine.connect() as connection:  # the pool's one idle connection
+            connection.exec_driver_sql("DEALLOCATE ALL")
+            connection.commit()
+            return connection.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+
+    emptied = deallocate_everything()
+    order = run(factory, lambda uow: uow.orders.get("1000", "ORD1"), snapshot=True)
+    assert order is not None and order.order_reference == "ORD1"
+
+    def cancel(uow: UnitOfWork) -> int:
+        order = uow.orders.lock("1000", "ORD1")
+        assert order is not None
+        uow.orders.store(order, order.cancel("C1", None, [2], date(2024, 6, 15), None))
+        pid: int = uow.connection.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+        uow.commit()
+        return pid
+
+    assert deallocate_everything() != emptied  # the emptied session was dropped
+    assert run(factory, cancel) != emptied
+    with UnitOfWork(factory) as uow:
+        order = uow.orders.get("1000", "ORD1")
+        assert order is not None and order.version == 2

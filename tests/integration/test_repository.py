@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, text
@@ -147,6 +148,47 @@ def test_an_order_round_trips_with_positions_invoices_versions_and_money(
     assert (loaded.customer_number, loaded.currency) == ("TFI2021072801", "EUR")
     assert refunds == [(950, "pending")]
     assert kinds == ["invoice", "payment", "credit-note", "invoice", "refund"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "O'Brien'; DROP TABLE orders; --",
+        "back\\slash \\' and $1 %s %(x)s $$ quoted $$",
+        "Zürich, Ærø, 東京, emoji 🧾, tab\tnew\nline",
+        "E'\\x00' ::json ; COMMIT; ROLLBACK",
+    ],
+)
+def test_text_of_any_shape_is_stored_and_read_back_as_sent(
+    session_factory: Factory, text: str
+) -> None:
+    """Writes on PostgreSQL go as one batch of SQL with the values quoted by psycopg: text in
+    a column and inside JSON comes back byte for byte, and nothing in it is run."""
+    order = OrderAggregateFactory(
+        order_reference="ORD1",
+        customer_number=text[:16],
+        header={
+            "orderDate": "2024-06-01",
+            "supplyingCountry": "DE",
+            "vatDeclarationCountry": "DE",
+            "note": text,
+            text: [text, Decimal("1.5")],
+        },
+    )
+    save(session_factory, order)
+    apply(
+        session_factory,
+        "1000",
+        "ORD1",
+        lambda o: (o.header.update(street=text), invoice_open(o)[1])[1],
+    )
+    with UnitOfWork(session_factory) as uow:
+        loaded = uow.orders.get("1000", "ORD1")
+        assert loaded is not None
+        assert loaded.customer_number == text[:16]
+        assert loaded.header["note"] == text and loaded.header["street"] == text
+        assert loaded.header[text] == [text, Decimal("1.5")]
+        assert len(loaded.invoices) == 1
 
 
 def test_a_write_loads_the_history_only_of_the_invoice_it_names(

@@ -1,0 +1,187 @@
+"""PostgreSQL: several statements sent as one message, answered in one round trip.
+
+The hot paths (loading an order under its lock, the credit-note reference check, storing a
+write's rows) send their statements to the server as one batch of SQL in the simple query
+protocol. The server runs them in order, so a load's first statement (the order's row lock)
+is held before the next one reads; a statement that fails stops the batch and fails the
+transaction, as it would on its own.
+
+- Reads are statements prepared once per connection (PREPARE, then EXECUTE with the values):
+  PostgreSQL plans them once, not on every request.
+- Writes are plain multi-row INSERTs and UPDATEs by primary key, cheap to plan.
+- Values are quoted by psycopg's own adaptation (`Transformer.as_literal`), the same rules
+  its client-side binding uses; no value is ever formatted into SQL by hand.
+
+Why: per statement, SQLAlchemy's execution (statement cache, parameter processing, result
+set-up) and psycopg's per-statement exchange in pipeline mode cost more client CPU than
+PostgreSQL spends running the statement. Every other statement, and SQLite, stays on
+SQLAlchemy. A driver error is raised as the SQLAlchemy error SQLAlchemy would have raised
+(an IntegrityError for a taken key; a dead connection invalidated, so the unit of work runs
+the use case again on a fresh one), with the parameters hidden: they hold customer data.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.adapt import Transformer
+from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
+
+from app import jsoncodec
+
+_DIALECT = postgresql.dialect(paramstyle="numeric_dollar")
+_QUOTE = _DIALECT.identifier_preparer
+
+LOST_PREPARED_STATEMENT = "26000"  # invalid_sql_statement_name
+
+# The statements prepared on each live connection (prepared statements outlive transactions,
+# rollbacks included, and die with the connection).
+_prepared_on: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def driver(connection: Connection) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under a SQLAlchemy one; None on SQLite."""
+    raw = connection.connection.driver_connection
+    return raw if isinstance(raw, psycopg.Connection) else None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A Core statement prepared under a name; its parameters by name, in $n order."""
+
+    name: str
+    sql: str
+    params: tuple[str, ...]
+    defaults: dict[str, Any]
+
+    @classmethod
+    def of(cls, name: str, statement: Any) -> Prepared:
+        compiled = statement.compile(dialect=_DIALECT)
+        return cls(name, compiled.string, tuple(compiled.positiontup), compiled.params)
+
+
+class Batch:
+    """Statements for one message on one connection, the values already quoted."""
+
+    def __init__(self, connection: Connection):
+        raw = driver(connection)
+        assert raw is not None, "batches are for PostgreSQL"
+        self.connection, self.raw = connection, raw
+        self._literal = Transformer(raw).as_literal
+        self.statements: list[bytes] = []
+        self._prepare: list[Prepared] = []
+
+    def execute(self, statement: Prepared, **params: Any) -> None:
+        """EXECUTE a prepared statement with these values (its fixed ones by default)."""
+        if statement.name not in _prepared_on.get(self.raw, ()):
+            self._prepare.append(statement)
+        values = [params[n] if n in params else statement.defaults[n] for n in statement.params]
+        self.statements.append(f"EXECUTE {statement.name}(".encode() + self._values(values) + b")")
+
+    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """One multi-row INSERT; every row has the same keys (a mapper's rows do)."""
+        head, encode = _insert_sql(table, tuple(rows[0]))
+        values = b", ".join(b"(" + self._values(encode(row)) + b")" for row in rows)
+        self.statements.append(head + values)
+
+    def update(self, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+        """One UPDATE per row, of the columns, by the primary key (`mapper.Changes` rows)."""
+        parts, encode = _update_sql(table, columns)
+        for row in rows:
+            values = [self._literal(v) for v in encode(row)]
+            self.statements.append(b"".join(p + v for p, v in zip(parts, values, strict=True)))
+
+    def results(self) -> list[list[Any]]:
+        """Send the batch; the rows of each statement, in order (none for a write)."""
+        self._prepare_statements()
+        sql = b";\n".join(self.statements)
+        cursor = self.raw.cursor()
+        try:
+            with cursor:
+                cursor.execute(sql)
+                rows = []
+                while True:
+                    rows.append(cursor.fetchall() if cursor.description is not None else [])
+                    if not cursor.nextset():
+                        return rows
+        except psycopg.Error as error:
+            raise _translated(self.connection, sql, error) from error
+
+    def _values(self, values: Sequence[Any]) -> bytes:
+        return b", ".join([self._literal(v) for v in values])
+
+    def _prepare_statements(self) -> None:
+        if not self._prepare:
+            return
+        sql = ";\n".join(f"PREPARE {p.name} AS {p.sql}" for p in self._prepare)
+        try:
+            self.raw.execute(sql.encode())
+        except psycopg.Error as error:
+            raise _translated(self.connection, sql, error) from error
+        _prepared_on.setdefault(self.raw, set()).update(p.name for p in self._prepare)
+
+
+def _translated(connection: Connection, sql: str | bytes, error: psycopg.Error) -> BaseException:
+    dead = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]
+    # A session that lost the statements prepared on it (someone ran DEALLOCATE ALL or
+    # DISCARD ALL on it) is dropped like a dead one: the use case runs again on a fresh one.
+    dead = dead or error.sqlstate == LOST_PREPARED_STATEMENT
+    if dead:
+        connection.invalidate(error)
+    statement = sql.decode(errors="replace") if isinstance(sql, bytes) else sql
+    return DBAPIError.instance(
+        statement[:200], None, error, psycopg.Error, True, connection_invalidated=dead
+    )
+
+
+Encoder = Callable[[dict[str, Any]], list[Any]]
+
+
+def _encoder(table: Table, columns: tuple[str, ...], created: bool = False) -> Encoder:
+    """A row's values in column order, JSON columns as JSON text; with created, the time now
+    last (the column's default, which SQLAlchemy would have filled)."""
+    json = {n for n in columns if isinstance(table.c[n].type, JSON)}
+
+    def encode(row: dict[str, Any]) -> list[Any]:
+        values = [
+            jsoncodec.dumps(row[n]) if n in json and row[n] is not None else row[n] for n in columns
+        ]
+        if created:
+            values.append(datetime.now(UTC))
+        return values
+
+    return encode
+
+
+@functools.cache
+def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder]:
+    created = "created_at" in table.c and "created_at" not in columns
+    names = ", ".join(_QUOTE.quote(n) for n in ((*columns, "created_at") if created else columns))
+    head = f"INSERT INTO {_QUOTE.format_table(table)} ({names}) VALUES "
+    return head.encode(), _encoder(table, columns, created)
+
+
+@functools.cache
+def _update_sql(table: Table, columns: tuple[str, ...]) -> tuple[list[bytes], Encoder]:
+    """The UPDATE's text around its values, and the values of a row, in order."""
+    keys = tuple(c.name for c in table.primary_key.columns)
+    parts = [f"UPDATE {_QUOTE.format_table(table)} SET {_QUOTE.quote(columns[0])} = "]
+    parts += [f", {_QUOTE.quote(n)} = " for n in columns[1:]]
+    parts += [f" WHERE {_QUOTE.quote(keys[0])} = "]
+    parts += [f" AND {_QUOTE.quote(n)} = " for n in keys[1:]]
+    encode_set = _encoder(table, columns)
+
+    def encode(row: dict[str, Any]) -> list[Any]:
+        return encode_set(row) + [row[f"key_{n}"] for n in keys]
+
+    return [p.encode() for p in parts], encode
