@@ -6,9 +6,9 @@ protocol. The server runs them in order, so a load's first statement (the order'
 is held before the next one reads; a statement that fails stops the batch and fails the
 transaction, as it would on its own.
 
-- Reads are statements prepared once per connection (PREPARE, then EXECUTE with the values):
-  PostgreSQL plans them once, not on every request.
-- Writes are plain multi-row INSERTs and UPDATEs by primary key, cheap to plan.
+- Reads and UPDATEs are statements prepared once per connection (PREPARE, then EXECUTE with
+  the values): PostgreSQL plans them once, not on every request.
+- New rows go as one multi-row INSERT per table (its text varies with the number of rows).
 - Values are quoted by psycopg's own adaptation (`Transformer.as_literal`), the same rules
   its client-side binding uses; no value is ever formatted into SQL by hand.
 
@@ -83,7 +83,7 @@ class Batch:
 
     def execute(self, statement: Prepared, **params: Any) -> None:
         """EXECUTE a prepared statement with these values (its fixed ones by default)."""
-        if statement.name not in _prepared_on.get(self.raw, ()):
+        if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
             self._prepare.append(statement)
         values = [params[n] if n in params else statement.defaults[n] for n in statement.params]
         self.statements.append(f"EXECUTE {statement.name}(".encode() + self._values(values) + b")")
@@ -94,12 +94,14 @@ class Batch:
         values = b", ".join(b"(" + self._values(encode(row)) + b")" for row in rows)
         self.statements.append(head + values)
 
-    def update(self, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-        """One UPDATE per row, of the columns, by the primary key (`mapper.Changes` rows)."""
-        parts, encode = _update_sql(table, columns)
+    def update(self, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+        """A Core UPDATE by primary key (`mapper.update_statement`), prepared, once per row."""
+        prepared, json = _prepared_update(statement, table)
         for row in rows:
-            values = [self._literal(v) for v in encode(row)]
-            self.statements.append(b"".join(p + v for p, v in zip(parts, values, strict=True)))
+            values = {
+                k: jsoncodec.dumps(v) if k in json and v is not None else v for k, v in row.items()
+            }
+            self.execute(prepared, **values)
 
     def results(self) -> list[list[Any]]:
         """Send the batch; the rows of each statement, in order (none for a write)."""
@@ -171,17 +173,12 @@ def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder]
     return head.encode(), _encoder(table, columns, created)
 
 
+_UPDATES: dict[Any, str] = {}
+
+
 @functools.cache
-def _update_sql(table: Table, columns: tuple[str, ...]) -> tuple[list[bytes], Encoder]:
-    """The UPDATE's text around its values, and the values of a row, in order."""
-    keys = tuple(c.name for c in table.primary_key.columns)
-    parts = [f"UPDATE {_QUOTE.format_table(table)} SET {_QUOTE.quote(columns[0])} = "]
-    parts += [f", {_QUOTE.quote(n)} = " for n in columns[1:]]
-    parts += [f" WHERE {_QUOTE.quote(keys[0])} = "]
-    parts += [f" AND {_QUOTE.quote(n)} = " for n in keys[1:]]
-    encode_set = _encoder(table, columns)
-
-    def encode(row: dict[str, Any]) -> list[Any]:
-        return encode_set(row) + [row[f"key_{n}"] for n in keys]
-
-    return [p.encode() for p in parts], encode
+def _prepared_update(statement: Any, table: Table) -> tuple[Prepared, frozenset[str]]:
+    """The statement prepared under a name of its own; its JSON columns' parameters."""
+    name = _UPDATES.setdefault(statement, f"aas_update_{table.name}_{len(_UPDATES)}")
+    json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+    return Prepared.of(name, statement), json

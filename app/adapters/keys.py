@@ -6,12 +6,14 @@ import functools
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.adapters import batch
 from app.adapters.schema import api_keys
 
 KEY_PREFIX = "aas_"
@@ -75,11 +77,23 @@ def _grants_query() -> Any:
     )
 
 
+@functools.cache
+def _grants_statement() -> batch.Prepared:
+    return batch.Prepared.of("aas_key_grants", _grants_query())
+
+
 def authenticate(connection: Session | Connection, key: str) -> Principal | None:
     """The principal of a live key, or None."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    rows = connection.execute(_grants_query(), {"key_hash": _hash(key)}).all()
+    rows: Sequence[Any]
+    if isinstance(connection, Connection) and batch.driver(connection) is not None:
+        # On PostgreSQL, a statement prepared once per connection (app/adapters/batch.py).
+        lookup = batch.Batch(connection)
+        lookup.execute(_grants_statement(), key_hash=_hash(key))
+        rows = lookup.results()[0]
+    else:
+        rows = connection.execute(_grants_query(), {"key_hash": _hash(key)}).all()
     if not rows:
         return None
-    return Principal(key[:12], rows[0].role, frozenset(r.business_code for r in rows))
+    return Principal(key[:12], rows[0][1], frozenset(r[0] for r in rows))

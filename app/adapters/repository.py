@@ -253,7 +253,7 @@ class OrderRepository:
             for table, rows in changes.in_table_order():
                 writes.insert(table, rows)
             for (table, columns), rows in changes.updates.items():
-                writes.update(table, columns, rows)
+                writes.update(mapper.update_statement(table, columns), table, rows)
             if writes.statements:
                 writes.results()
             return
