@@ -74,8 +74,21 @@ def main(show: bool) -> None:
             for message in sent[len(sent_before) :]:
                 print(f"      {message[:150]}")
 
-    # Warm: the first request of a process compiles statements and fills caches.
+    # Warm: the first request of a process compiles statements and fills caches, and the first
+    # of each kind on a connection prepares its statements there (one more round trip each).
     measure("(warm-up) GET invoice", "GET", f"{base}/P0000003/invoices/INV-P0000003")
+    measure(
+        "(warm-up) PUT correction",
+        "PUT",
+        f"{base}/P0000002/invoices/INV-P0000002",
+        workload.correction_body("P0000002"),
+    )
+    measure(
+        "(warm-up) POST invoice",
+        "POST",
+        f"{base}/C0000002/invoices",
+        workload.invoice_body("INV-C0000002", [1, 2, 3]),
+    )
     measure(
         "PUT correction (3-line paid invoice, refund)",
         "PUT",
