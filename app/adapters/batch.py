@@ -1,10 +1,10 @@
 """PostgreSQL: several statements sent as one message, answered in one round trip.
 
-The hot paths (loading an order under its lock, the credit-note reference check, storing a
-write's rows) send their statements to the server as one batch of SQL in the simple query
-protocol. The server runs them in order, so a load's first statement (the order's row lock)
-is held before the next one reads; a statement that fails stops the batch and fails the
-transaction, as it would on its own.
+The hot paths (the key lookup, loading an order under its lock, the credit-note reference
+check, storing a write's rows) send their statements to the server as one batch of SQL in
+the simple query protocol. The server runs them in order, so a load's first statement (the
+order's row lock) is held before the next one reads; a statement that fails stops the batch
+and fails the transaction, as it would on its own.
 
 - Reads and UPDATEs are statements prepared once per connection (PREPARE, then EXECUTE with
   the values): PostgreSQL plans them once, not on every request.
@@ -17,12 +17,14 @@ set-up) and psycopg's per-statement exchange in pipeline mode cost more client C
 PostgreSQL spends running the statement. Every other statement, and SQLite, stays on
 SQLAlchemy. A driver error is raised as the SQLAlchemy error SQLAlchemy would have raised
 (an IntegrityError for a taken key; a dead connection invalidated, so the unit of work runs
-the use case again on a fresh one), with the parameters hidden: they hold customer data.
+the use case again on a fresh one), naming the statements without their values: those hold
+customer data, and errors reach the logs.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,6 +81,7 @@ class Batch:
         self.connection, self.raw = connection, raw
         self._literal = Transformer(raw).as_literal
         self.statements: list[bytes] = []
+        self.described: list[str] = []  # the statements without their values, for errors
         self._prepare: list[Prepared] = []
 
     def execute(self, statement: Prepared, **params: Any) -> None:
@@ -87,12 +90,14 @@ class Batch:
             self._prepare.append(statement)
         values = [params[n] if n in params else statement.defaults[n] for n in statement.params]
         self.statements.append(f"EXECUTE {statement.name}(".encode() + self._values(values) + b")")
+        self.described.append(f"EXECUTE {statement.name}")
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """One multi-row INSERT; every row has the same keys (a mapper's rows do)."""
         head, encode = _insert_sql(table, tuple(rows[0]))
         values = b", ".join(b"(" + self._values(encode(row)) + b")" for row in rows)
         self.statements.append(head + values)
+        self.described.append(f"INSERT INTO {table.name}: {len(rows)} rows")
 
     def update(self, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         """A Core UPDATE by primary key (`mapper.update_statement`), prepared, once per row."""
@@ -117,7 +122,7 @@ class Batch:
                     if not cursor.nextset():
                         return rows
         except psycopg.Error as error:
-            raise _translated(self.connection, sql, error) from error
+            raise _translated(self.connection, "; ".join(self.described), error) from error
 
     def _values(self, values: Sequence[Any]) -> bytes:
         return b", ".join([self._literal(v) for v in values])
@@ -129,20 +134,20 @@ class Batch:
         try:
             self.raw.execute(sql.encode())
         except psycopg.Error as error:
-            raise _translated(self.connection, sql, error) from error
+            raise _translated(self.connection, sql, error) from error  # no values in it
         _prepared_on.setdefault(self.raw, set()).update(p.name for p in self._prepare)
 
 
-def _translated(connection: Connection, sql: str | bytes, error: psycopg.Error) -> BaseException:
+def _translated(connection: Connection, statement: str, error: psycopg.Error) -> BaseException:
+    """The SQLAlchemy error; `statement` names what ran without the values (customer data)."""
     dead = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]
     # A session that lost the statements prepared on it (someone ran DEALLOCATE ALL or
     # DISCARD ALL on it) is dropped like a dead one: the use case runs again on a fresh one.
     dead = dead or error.sqlstate == LOST_PREPARED_STATEMENT
     if dead:
         connection.invalidate(error)
-    statement = sql.decode(errors="replace") if isinstance(sql, bytes) else sql
     return DBAPIError.instance(
-        statement[:200], None, error, psycopg.Error, True, connection_invalidated=dead
+        statement, None, error, psycopg.Error, True, connection_invalidated=dead
     )
 
 
@@ -173,12 +178,12 @@ def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder]
     return head.encode(), _encoder(table, columns, created)
 
 
-_UPDATES: dict[Any, str] = {}
+_UPDATE_NUMBERS = itertools.count()
 
 
 @functools.cache
 def _prepared_update(statement: Any, table: Table) -> tuple[Prepared, frozenset[str]]:
     """The statement prepared under a name of its own; its JSON columns' parameters."""
-    name = _UPDATES.setdefault(statement, f"aas_update_{table.name}_{len(_UPDATES)}")
+    name = f"aas_update_{table.name}_{next(_UPDATE_NUMBERS)}"
     json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
     return Prepared.of(name, statement), json

@@ -191,6 +191,19 @@ def test_text_of_any_shape_is_stored_and_read_back_as_sent(
         assert len(loaded.invoices) == 1
 
 
+def test_a_failed_write_names_its_statements_but_not_the_customers_data(
+    session_factory: Factory,
+) -> None:
+    save(session_factory, OrderAggregateFactory(order_reference="ORD1"))
+    again = OrderAggregateFactory(order_reference="ORD1", customer_number="SECRET-CUSTOMER")
+    again.header["billToAddress"] = {"lastName": "Mustermann-Secret"}
+    with pytest.raises(IntegrityError) as raised:
+        save(session_factory, again)
+    message = str(raised.value)
+    assert "pk_orders" in message and "INSERT INTO orders: 1 rows" in message
+    assert "SECRET-CUSTOMER" not in message and "Mustermann-Secret" not in message
+
+
 def test_a_write_loads_the_history_only_of_the_invoice_it_names(
     session_factory: Factory,
 ) -> None:
