@@ -138,6 +138,13 @@ class Batch:
         _prepared_on.setdefault(self.raw, set()).update(p.name for p in self._prepare)
 
 
+def query(connection: Connection, statement: Prepared, **params: Any) -> list[Any]:
+    """The rows of one prepared statement, in a batch of its own."""
+    one = Batch(connection)
+    one.execute(statement, **params)
+    return one.results()[0]
+
+
 def _translated(connection: Connection, statement: str, error: psycopg.Error) -> BaseException:
     """The SQLAlchemy error; `statement` names what ran without the values (customer data)."""
     dead = connection.dialect.is_disconnect(error, connection.connection, None)  # type: ignore[arg-type]

@@ -89,9 +89,7 @@ def authenticate(connection: Session | Connection, key: str) -> Principal | None
     rows: Sequence[Any]
     if isinstance(connection, Connection) and batch.driver(connection) is not None:
         # On PostgreSQL, a statement prepared once per connection (app/adapters/batch.py).
-        lookup = batch.Batch(connection)
-        lookup.execute(_grants_statement(), key_hash=_hash(key))
-        rows = lookup.results()[0]
+        rows = batch.query(connection, _grants_statement(), key_hash=_hash(key))
     else:
         rows = connection.execute(_grants_query(), {"key_hash": _hash(key)}).all()
     if not rows:

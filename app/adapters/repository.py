@@ -164,8 +164,8 @@ class OrderRepository:
         self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
     ) -> list[model.Order]:
         params = {"business": business, "refs": refs}
-        queries = (_orders_query(many, lock), _positions_query(many), _invoices_query(many))
         if many or batch.driver(self.connection) is None:
+            queries = (_orders_query(many, lock), _positions_query(many), _invoices_query(many))
             results: Iterator[Iterable[Any]] = (self.connection.execute(q, params) for q in queries)
         else:
             reads = batch.Batch(self.connection)
@@ -290,9 +290,10 @@ class OrderRepository:
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references."""
         if batch.driver(self.connection) is not None:
-            check = batch.Batch(self.connection)
-            check.execute(_reference_statement(), business=business, reference=reference)
-            return bool(check.results()[0][0][0])
+            rows = batch.query(
+                self.connection, _reference_statement(), business=business, reference=reference
+            )
+            return bool(rows[0][0])
         taken = self.connection.execute(
             _goodwill_reference_query(), {"business": business, "reference": reference}
         ).scalar()
