@@ -103,10 +103,7 @@ class Batch:
         """A Core UPDATE by primary key (`mapper.update_statement`), prepared, once per row."""
         prepared, json = _prepared_update(statement, table)
         for row in rows:
-            values = {
-                k: jsoncodec.dumps(v) if k in json and v is not None else v for k, v in row.items()
-            }
-            self.execute(prepared, **values)
+            self.execute(prepared, **{k: _value(v, k in json) for k, v in row.items()})
 
     def results(self) -> list[list[Any]]:
         """Send the batch; the rows of each statement, in order (none for a write)."""
@@ -158,6 +155,12 @@ def _translated(connection: Connection, statement: str, error: psycopg.Error) ->
     )
 
 
+def _value(value: Any, json: bool) -> Any:
+    """A column's value as sent: a JSON column's as JSON text (SQLAlchemy's JSON type does
+    the same with the engine's serializer, app.jsoncodec)."""
+    return jsoncodec.dumps(value) if json and value is not None else value
+
+
 Encoder = Callable[[dict[str, Any]], list[Any]]
 
 
@@ -167,9 +170,7 @@ def _encoder(table: Table, columns: tuple[str, ...], created: bool = False) -> E
     json = {n for n in columns if isinstance(table.c[n].type, JSON)}
 
     def encode(row: dict[str, Any]) -> list[Any]:
-        values = [
-            jsoncodec.dumps(row[n]) if n in json and row[n] is not None else row[n] for n in columns
-        ]
+        values = [_value(row[n], n in json) for n in columns]
         if created:
             values.append(datetime.now(UTC))
         return values
