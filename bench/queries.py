@@ -39,12 +39,23 @@ def main(show: bool) -> None:
     trace = tempfile.NamedTemporaryFile(prefix="queries-trace-")  # noqa: SIM115
     flags = psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
 
-    @event.listens_for(accounting.engine, "connect")
-    def _trace(dbapi_connection: Any, _record: Any) -> None:
+    traced: list[Any] = []
+
+    def start_trace(dbapi_connection: Any) -> None:
         dbapi_connection.pgconn.trace(trace.fileno())
         dbapi_connection.pgconn.set_trace_flags(flags)
 
+    @event.listens_for(accounting.engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        traced.append(dbapi_connection)
+        start_trace(dbapi_connection)
+
     def wire() -> tuple[int, int, int, list[str]]:
+        # libpq buffers its trace; stopping it flushes what it holds (then it starts again).
+        for dbapi_connection in traced:
+            if not dbapi_connection.closed:
+                dbapi_connection.pgconn.untrace()
+                start_trace(dbapi_connection)
         lines = [line.split("\t") for line in Path(trace.name).read_text().splitlines()]
         backend = [line[2:] for line in lines if line[0] == "B"]
         done = [b for b in backend if b[0] in ("CommandComplete", "EmptyQueryResponse")]

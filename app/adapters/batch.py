@@ -11,6 +11,10 @@ and fails the transaction, as it would on its own.
 - New rows go as one multi-row INSERT per table (its text varies with the number of rows).
 - Values are quoted by psycopg's own adaptation (`Transformer.as_literal`), the same rules
   its client-side binding uses; no value is ever formatted into SQL by hand.
+- A write's statements need no answer, so they are held back (`Batch.defer`) and go at the
+  front of the transaction's next message: the next batch's, or the COMMIT's, so a write and
+  its commit cost one round trip. Before any other statement runs on the connection, they
+  are sent first, on their own; a rollback drops them (`install`).
 
 Why: per statement, SQLAlchemy's execution (statement cache, parameter processing, result
 set-up) and psycopg's per-statement exchange in pipeline mode cost more client CPU than
@@ -33,7 +37,7 @@ from typing import Any
 
 import psycopg
 from psycopg.adapt import Transformer
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
@@ -49,6 +53,10 @@ LOST_PREPARED_STATEMENT = "26000"  # invalid_sql_statement_name
 _prepared_on: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[str]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# Writes held back on a transaction's connection until its next message (Batch.defer).
+_deferred: weakref.WeakKeyDictionary[Connection, Batch] = weakref.WeakKeyDictionary()
 
 
 def driver(connection: Connection) -> psycopg.Connection[Any] | None:
@@ -105,8 +113,27 @@ class Batch:
         for row in rows:
             self.execute(prepared, **{k: _value(v, k in json) for k, v in row.items()})
 
+    def defer(self) -> None:
+        """Send these writes in front of the transaction's next message (see `install`)."""
+        held = _deferred.get(self.connection)
+        if held is None:
+            _deferred[self.connection] = self
+            return
+        held.statements += self.statements
+        held.described += self.described
+        held._prepare += [p for p in self._prepare if p not in held._prepare]
+
     def results(self) -> list[list[Any]]:
-        """Send the batch; the rows of each statement, in order (none for a write)."""
+        """Send the batch, after any writes held back; the rows of each of its statements,
+        in order (none for a write)."""
+        held = _deferred.pop(self.connection, None)
+        if held is not None:
+            self.statements[:0], self.described[:0] = held.statements, held.described
+            self._prepare[:0] = [p for p in held._prepare if p not in self._prepare]
+        rows = self._send()
+        return rows[len(held.statements) :] if held is not None else rows
+
+    def _send(self) -> list[list[Any]]:
         self._prepare_statements()
         sql = b";\n".join(self.statements)
         cursor = self.raw.cursor()
@@ -133,6 +160,38 @@ class Batch:
         except psycopg.Error as error:
             raise _translated(self.connection, sql, error) from error  # no values in it
         _prepared_on.setdefault(self.raw, set()).update(p.name for p in self._prepare)
+
+
+def install(engine: Engine) -> None:
+    """Send held-back writes with the COMMIT, or before any other statement; drop them on a
+    rollback. The COMMIT in the message ends the transaction on the server, so the driver's
+    own commit that follows finds none open and sends nothing."""
+
+    @event.listens_for(engine, "before_execute")
+    def _before_execute(connection: Connection, *_: Any) -> None:
+        held = _deferred.pop(connection, None)
+        if held is not None:
+            held._send()
+
+    @event.listens_for(engine, "commit")
+    def _commit(connection: Connection) -> None:
+        held = _deferred.pop(connection, None)
+        if held is not None:
+            held.statements.append(b"COMMIT")
+            held.described.append("COMMIT")
+            try:
+                held._send()
+            except DBAPIError as error:
+                # A statement failed, so the server skipped the COMMIT after it and the
+                # transaction is still open (aborted). End it as a failed COMMIT would:
+                # SQLAlchemy counts the transaction as over and will not roll it back.
+                if not error.connection_invalidated:
+                    held.raw.rollback()
+                raise
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(connection: Connection) -> None:
+        _deferred.pop(connection, None)
 
 
 def query(connection: Connection, statement: Prepared, **params: Any) -> list[Any]:

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import jsoncodec
+from app.adapters import batch
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -23,7 +24,7 @@ def make_engine(url: str, **options: Any) -> Engine:
     # stuck transaction becomes a retry or a 503, never a hung worker. No ping before each
     # checkout (a round trip per request): a dead pooled connection fails its first statement
     # and the use case is retried on a fresh one (unit_of_work.run).
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=options.pop("pool_size", 5),
         max_overflow=options.pop("max_overflow", 5),
@@ -36,6 +37,8 @@ def make_engine(url: str, **options: Any) -> Engine:
         },
         **options,
     )
+    batch.install(engine)
+    return engine
 
 
 def _serialize_sqlite_writes(engine: Engine) -> None:

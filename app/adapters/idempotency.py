@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text
 
+from app.adapters import batch
 from app.adapters.schema import idempotency_keys
 
 
@@ -55,13 +56,18 @@ class IdempotencyStore:
     def save(
         self, business: str, key: str, request_hash: str, body: dict[str, Any], version: int
     ) -> None:
-        self.connection.execute(
-            insert(idempotency_keys).values(
-                business_code=business,
-                key=key,
-                request_hash=request_hash,
-                status_code=200,
-                response_body=body,
-                response_headers={"version": version},
-            )
-        )
+        row = {
+            "business_code": business,
+            "key": key,
+            "request_hash": request_hash,
+            "status_code": 200,
+            "response_body": body,
+            "response_headers": {"version": version},
+        }
+        if batch.driver(self.connection) is None:
+            self.connection.execute(insert(idempotency_keys).values(**row))
+            return
+        # With the write it answers for, in the COMMIT's message (app/adapters/batch.py).
+        held = batch.Batch(self.connection)
+        held.insert(idempotency_keys, [row])
+        held.defer()

@@ -228,7 +228,8 @@ class OrderRepository:
     def store(self, order: model.Order, effects: Effects, event: OutboxEvent | None = None) -> None:
         """Write what a business event changed and created: the aggregate's new and changed
         rows, the documents, payments, refunds and journal entries in effects, and the event
-        for the outbox. On PostgreSQL every statement goes in one pipeline: one round trip."""
+        for the outbox. On PostgreSQL the statements are held back and sent with the
+        transaction's next message, normally its COMMIT (app/adapters/batch.py)."""
         changes = mapper.Changes()
         for mapping, obj, keys in mapper.aggregate(order):
             known = self._known.get(id(obj))
@@ -255,7 +256,7 @@ class OrderRepository:
             for (table, columns), rows in changes.updates.items():
                 writes.update(mapper.update_statement(table, columns), table, rows)
             if writes.statements:
-                writes.results()
+                writes.defer()
             return
         for table, rows in changes.in_table_order():
             self.connection.execute(_insert(table), rows)

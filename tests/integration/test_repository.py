@@ -276,12 +276,15 @@ def test_a_second_lock_on_an_order_waits_until_the_first_commits(
         second.start()
         assert not second.acquired.wait(0.5), "the second lock did not wait"
         first.orders.store(order, order.cancel("C1", None, [2], JUNE, None))
+        assert not second.acquired.wait(0.2), "the lock was released before the COMMIT"
+        # The COMMIT goes to the server with the write's statements, and the lock is free
+        # as soon as the server has run it: maybe before commit() has returned here.
+        committing_at = time.monotonic()
         first.commit()
-        committed_at = time.monotonic()
     assert second.acquired.wait(5), second.error
     second.join(5)
     assert second.error is None
-    assert second.acquired_at >= committed_at
+    assert second.acquired_at >= committing_at
     # The waiter reads the order as the first transaction left it, not as it was.
     assert second.version_seen == 2
 
@@ -305,7 +308,7 @@ def test_an_invoice_reference_taken_at_the_same_moment_on_another_order_is_a_409
     session_factory: Factory,
 ) -> None:
     """Both writes pass their check before either commits; the key decides, and the loser's
-    error (raised when its pipelined INSERTs are synced) names what was taken."""
+    error (raised by its COMMIT's message, which carries its INSERTs) names what was taken."""
     save(session_factory, OrderAggregateFactory(order_reference="ORD1"))
     save(session_factory, OrderAggregateFactory(order_reference="ORD2"))
     outcome: list[BaseException] = []
@@ -322,20 +325,23 @@ def test_an_invoice_reference_taken_at_the_same_moment_on_another_order_is_a_409
         except BaseException as error:
             outcome.append(error)
 
-    with UnitOfWork(session_factory) as first:
-        order = first.orders.lock("1000", "ORD1")
+    def first(uow: UnitOfWork) -> None:
+        order = uow.orders.lock("1000", "ORD1")
         assert order is not None
-        first.orders.store(order, invoice_open(order, invoice_reference="INV-X")[1])
+        uow.orders.store(order, invoice_open(order, invoice_reference="INV-X")[1])
         racer = threading.Thread(target=second, daemon=True)
         racer.start()
-        racer.join(0.5)
-        assert racer.is_alive(), "the second INSERT did not wait for the first transaction"
-        first.commit()
-    racer.join(5)
+        racer.join(5)
+        assert not racer.is_alive() and outcome == [], "the second write did not commit"
+        uow.commit()
 
-    [error] = outcome
-    assert isinstance(error, DuplicateReference)
-    assert error.code == "invoice-exists"
+    with pytest.raises(DuplicateReference) as raised:
+        run(session_factory, first)
+    assert raised.value.code == "invoice-exists"
+    with UnitOfWork(session_factory) as uow:
+        assert uow.orders.invoice_owner("1000", "INV-X") == "ORD2"
+        ord1 = uow.orders.get("1000", "ORD1")
+        assert ord1 is not None and ord1.invoices == [], "the loser wrote nothing"
 
 
 # --- the tax report --------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""A write's statements are held back and sent with its COMMIT (app/adapters/batch.py).
+
+What a user would notice if that went wrong: a write lost or booked twice, a read in the same
+transaction that misses its own write, or a connection handed to the next request in the
+middle of a failed transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.adapters.db import make_engine, make_session_factory
+from app.service.tax_correction import on_one_connection
+from app.service.unit_of_work import DuplicateReference, UnitOfWork, run
+from tests.domain_factories import OrderAggregateFactory
+
+
+@pytest.fixture
+def one_connection(database_url: str, engine: Engine) -> Iterator[Engine]:
+    """An engine with a single pooled connection: every transaction reuses it. (Asking for
+    `engine` empties the tables after the test.)"""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
+def add(uow: UnitOfWork, reference: str) -> None:
+    uow.orders.add(OrderAggregateFactory(order_reference=reference))
+
+
+def orders(factory: sessionmaker[Session]) -> list[str]:
+    """This module's orders (references HELD...), in order."""
+    query = text("SELECT order_reference FROM orders WHERE order_reference LIKE 'HELD%' ORDER BY 1")
+    with factory() as session:
+        return list(session.scalars(query))
+
+
+def test_a_write_that_fails_at_its_commit_leaves_the_connection_clean(
+    one_connection: Engine,
+) -> None:
+    factory = make_session_factory(one_connection)
+
+    def create(reference: str) -> None:
+        def use_case(uow: UnitOfWork) -> None:
+            add(uow, reference)
+            uow.commit()
+
+        run(factory, use_case)
+
+    create("HELD1")
+    with pytest.raises(DuplicateReference) as raised:
+        create("HELD1")  # the key is taken: the INSERT fails in the COMMIT's message
+    assert raised.value.code == "order-exists"
+    create("HELD2")  # the same connection, its failed transaction ended
+    assert orders(factory) == ["HELD1", "HELD2"]
+
+
+def test_a_statement_after_a_held_write_sees_it(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    with UnitOfWork(factory) as uow:
+        add(uow, "HELD1")
+        assert uow.orders.exists("1000", "HELD1"), "the held INSERT went first"
+        order = uow.orders.lock("1000", "HELD1")  # a batch of its own carries no held write
+        assert order is not None and order.order_reference == "HELD1"
+        uow.commit()
+    assert orders(factory) == ["HELD1"]
+
+
+def test_a_rollback_drops_the_held_writes_on_a_connection_kept_open(engine: Engine) -> None:
+    factory, connection = on_one_connection(engine)
+    try:
+        with UnitOfWork(factory) as uow:
+            add(uow, "HELD1")
+            uow.rollback()
+        with UnitOfWork(factory) as uow:
+            add(uow, "HELD2")
+            uow.commit()
+        with UnitOfWork(factory) as uow:
+            add(uow, "HELD3")  # never committed: dropped when the unit of work ends
+    finally:
+        connection.close()
+    assert orders(make_session_factory(engine)) == ["HELD2"]
