@@ -33,7 +33,9 @@ def main(argv: list[str]) -> None:
     count = int(argv[0]) if argv and argv[0].isdigit() else 300
     html = argv[argv.index("--html") + 1] if "--html" in argv else None
     url = os.environ["DATABASE_URL"]
-    workload.load(url, {"P": (count + 20, True)}, bare=1, hot_positions=1)
+    # Documents from before (see bench/run), then the orders to correct.
+    sets = {"H": (2000, workload.CORRECTED), "P": (count + 20, workload.PAID)}
+    workload.load(url, sets, bare=1, hot_positions=1)
     app = create_app({"DATABASE_URL": url, "RATE_LIMIT_PER_MINUTE": 100_000_000})
     # The request log goes where gunicorn's stderr would: a file, not the terminal.
     root = logging.getLogger()

@@ -31,7 +31,9 @@ from app.adapters.keys import create_key
 
 def main(show: bool) -> None:
     url = os.environ["DATABASE_URL"]
-    workload.load(url, {"P": (3, True), "C": (3, False)}, bare=1, hot_positions=8)
+    workload.load(
+        url, {"P": (3, workload.PAID), "C": (3, workload.CREATED)}, bare=1, hot_positions=8
+    )
     app = create_app({"DATABASE_URL": url, "RATE_LIMIT_PER_MINUTE": 0, "LOG_LEVEL": "WARNING"})
     accounting = app.extensions["accounting"]
     # libpq's protocol trace of every connection: a round trip ends with the server's

@@ -164,18 +164,33 @@ def _store_orders(connection: Connection, orders: list[tuple[model.Order, list[A
             connection.execute(table.insert(), tables[table])
 
 
-def _orders(
-    prefix: str, start: int, stop: int, invoiced: bool
-) -> list[tuple[model.Order, list[Any]]]:
-    """Orders built by the domain: created, and if asked invoiced (3 lines) and paid."""
+# How far the orders of a data set have gone.
+CREATED, PAID, CORRECTED = "created", "paid", "corrected"
+
+
+def _orders(prefix: str, start: int, stop: int, state: str) -> list[tuple[model.Order, list[Any]]]:
+    """Orders built by the domain: created; or invoiced (3 lines) and paid; or, further,
+    corrected once as the benchmark's PUT corrects (a credit note, a new version, a refund)."""
     built = []
     for n in range(start, stop):
         order = _order(f"{prefix}{n:07d}", THREE_ITEMS)
         effects = []
-        if invoiced:
+        if state in (PAID, CORRECTED):
             spec = _invoice_spec(invoice_reference(order.order_reference), [1, 2, 3])
             effects.append(order.create_invoice(spec)[1])
             effects.append(order.receive_payment(None, "VISA", None, PAID_ON)[1])
+        if state == CORRECTED:
+            body = correction_body(order.order_reference)["order"]
+            refs = {"customerNumber": CUSTOMER, "orderReference": order.order_reference}
+            _, corrected = order.correct_invoice(
+                invoice_reference(order.order_reference),
+                spec,
+                commands.header_of(body),
+                commands.item_specs(body["items"], "EUR", "order.items"),
+                {**refs, "currency": "EUR"},
+                None,
+            )
+            effects.append(corrected)
         built.append((order, effects))
     return built
 
@@ -190,15 +205,15 @@ CREATE TABLE IF NOT EXISTS bench_events (
 """
 
 
-def load(url: str, sets: dict[str, tuple[int, bool]], bare: int, hot_positions: int) -> None:
+def load(url: str, sets: dict[str, tuple[int, str]], bare: int, hot_positions: int) -> None:
     """Bulk-load the data sets; the ORM stays unmapped here, so building orders is cheap."""
     engine = make_engine(url)
     started = time.perf_counter()
     with engine.begin() as connection:
-        for prefix, (count, invoiced) in sets.items():
+        for prefix, (count, state) in sets.items():
             for start in range(1, count + 1, 2000):
                 _store_orders(
-                    connection, _orders(prefix, start, min(start + 2000, count + 1), invoiced)
+                    connection, _orders(prefix, start, min(start + 2000, count + 1), state)
                 )
         _store_orders(connection, [(_order(HOT_ORDER, hot_items(hot_positions)), [])])
         for statement in BARE_SCHEMA.split(";"):
@@ -497,17 +512,21 @@ def main(argv: list[str]) -> None:
         p.add_argument("--bare-warmup", type=int, required=True)
         p.add_argument("--hot-positions", type=int, required=True)
         p.add_argument("--profile", type=int, default=0, help="orders for a profiled PUT run")
+        p.add_argument(
+            "--history", type=int, default=0, help="orders corrected before the run (history)"
+        )
     args = parser.parse_args(argv)
     bare_warmup = args.bare_warmup
     if args.command == "load":
         load(
             args.url,
             {
-                "W": (args.warmup, True),
-                "P": (args.put, True),
-                "R": (args.profile, True),
-                "G": (args.get, True),
-                "C": (args.create, False),
+                "W": (args.warmup, PAID),
+                "P": (args.put, PAID),
+                "R": (args.profile, PAID),
+                "G": (args.get, PAID),
+                "C": (args.create, CREATED),
+                "H": (args.history, CORRECTED),
             },
             args.bare + bare_warmup,
             args.hot_positions,

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, bindparam, case, exists, func, insert, select
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    select,
+)
 
 from app.adapters import batch, mapper, schema
 from app.adapters.mapper import CREDIT_NOTE, ENTRY, INVOICE, LINE, ORDER, POSITION, REFUND, VERSION
@@ -86,11 +97,9 @@ def _insert(table: Any) -> Any:
     return insert(table)
 
 
-@functools.cache
-def _goodwill_reference_query() -> Any:
-    """One statement: is the reference taken by a credit note or by a goodwill?"""
+def _reference_taken(business: Any, reference: Any) -> Any:
+    """Is the reference taken by a credit note or by a goodwill? (They share references.)"""
     notes, credits = schema.credit_notes, schema.credits
-    business, reference = bindparam("business", type_=String), bindparam("reference", type_=String)
     note = select(notes.c.reference).where(
         (notes.c.business_code == business) & (notes.c.reference == reference)
     )
@@ -99,7 +108,34 @@ def _goodwill_reference_query() -> Any:
         & (credits.c.reference == reference)
         & (credits.c.kind == model.GOODWILL)
     )
-    return select(exists(note) | exists(goodwill))
+    return exists(note) | exists(goodwill)
+
+
+@functools.cache
+def _goodwill_reference_query() -> Any:
+    business, reference = bindparam("business", type_=String), bindparam("reference", type_=String)
+    return select(_reference_taken(business, reference))
+
+
+@functools.cache
+def _correction_reference_statement() -> batch.Prepared:
+    """The credit-note reference a correction of one invoice will take (the client's, else
+    model.credit_note_prefix and the invoice's current version), and whether it is taken."""
+    invoices = schema.invoices
+    business = bindparam("business", type_=String)
+    version = (
+        select(invoices.c.current_version)
+        .where(invoices.c.business_code == business)
+        .where(invoices.c.invoice_reference == bindparam("invoice", type_=String))
+        .scalar_subquery()
+    )
+    # A value fixed for the statement (not a column of a subquery), so that its lookups are
+    # index scans whatever the tables' statistics were when the plan was made.
+    default = bindparam("prefix", type_=String) + cast(version, String)
+    reference = func.coalesce(bindparam("given", type_=String), default)
+    return batch.Prepared.of(
+        "aas_correction_reference", select(reference, _reference_taken(business, reference))
+    )
 
 
 @functools.cache
@@ -118,6 +154,15 @@ def _reference_statement() -> batch.Prepared:
 
 
 @dataclass(frozen=True)
+class Correcting:
+    """The invoice a write will correct and the credit-note reference the client gave, if
+    any: loading its order also checks the reference the credit note will take."""
+
+    invoice_reference: str
+    credit_note_reference: str | None = None
+
+
+@dataclass(frozen=True)
 class OutboxEvent:
     """What a business change tells the outside, written in the same transaction."""
 
@@ -132,36 +177,46 @@ class OrderRepository:
         self.connection = connection
         # id(object) -> (object, its mutable columns as loaded or last stored)
         self._known: dict[int, tuple[object, tuple[Any, ...]]] = {}
+        # (business, reference) -> taken?, checked while loading an order to correct
+        self._references_checked: dict[tuple[str, str], bool] = {}
 
     # --- loading -------------------------------------------------------------------------
 
     def lock(
-        self, business: str, order_reference: str, history: History = False
+        self,
+        business: str,
+        order_reference: str,
+        history: History = False,
+        correcting: Correcting | None = None,
     ) -> model.Order | None:
         """Take the order's row lock first, in its own statement, then load the aggregate.
 
         No write reads an invoice's earlier versions, so by default none is loaded: the cost
-        of a write does not grow with the order's history.
+        of a write does not grow with the order's history. When `correcting` an invoice, the
+        credit-note reference the correction will take is checked under the same lock, in
+        the same message on PostgreSQL (see goodwill_reference_taken).
         """
-        return self._one(business, order_reference, history, lock=True)
+        orders = self._load(business, order_reference, history, False, True, correcting)
+        return orders[0] if orders else None
 
     def get(
         self, business: str, order_reference: str, history: History = False
     ) -> model.Order | None:
-        return self._one(business, order_reference, history, lock=False)
+        orders = self._load(business, order_reference, history, many=False, lock=False)
+        return orders[0] if orders else None
 
     def get_many(self, business: str, references: list[str]) -> list[model.Order]:
         """Orders with every invoice's whole history (for checking them all)."""
         return self._load(business, references, True, many=True, lock=False)
 
-    def _one(
-        self, business: str, order_reference: str, history: History, lock: bool
-    ) -> model.Order | None:
-        orders = self._load(business, order_reference, history, many=False, lock=lock)
-        return orders[0] if orders else None
-
     def _load(
-        self, business: str, refs: str | list[str], history: History, many: bool, lock: bool
+        self,
+        business: str,
+        refs: str | list[str],
+        history: History,
+        many: bool,
+        lock: bool,
+        correcting: Correcting | None = None,
     ) -> list[model.Order]:
         params = {"business": business, "refs": refs}
         if many or batch.driver(self.connection) is None:
@@ -171,7 +226,19 @@ class OrderRepository:
             reads = batch.Batch(self.connection)
             for statement in _load_statements(lock):
                 reads.execute(statement, **params)
-            results = iter(reads.results())
+            if correcting is not None:
+                reads.execute(
+                    _correction_reference_statement(),
+                    business=business,
+                    invoice=correcting.invoice_reference,
+                    given=correcting.credit_note_reference,
+                    prefix=model.credit_note_prefix(correcting.invoice_reference),
+                )
+            loaded = reads.results()
+            if correcting is not None:
+                for reference, taken in loaded[3]:
+                    self._references_checked[business, reference] = bool(taken)
+            results = iter(loaded)
         orders: dict[str, model.Order] = {}
         for row in next(results):
             order = self._remember(ORDER, ORDER.build(row))
@@ -289,7 +356,14 @@ class OrderRepository:
         return self.connection.execute(query).first() is not None
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
-        """Goodwills and correction credit notes (automatic goodwills) share references."""
+        """Goodwills and correction credit notes (automatic goodwills) share references.
+
+        The answer for a correction's credit note was read with its order, under the order's
+        lock (`lock(correcting=...)`); it is used once, for the write that follows.
+        """
+        checked = self._references_checked.pop((business, reference), None)
+        if checked is not None:
+            return checked
         if batch.driver(self.connection) is not None:
             rows = batch.query(
                 self.connection, _reference_statement(), business=business, reference=reference

@@ -301,6 +301,11 @@ def _positions_error(code: str, detail: str, field_name: str, refs: list[int]) -
     return StateConflict(f"{detail}: {', '.join(map(str, refs))}", errors, code=code)
 
 
+def credit_note_prefix(invoice_reference: str) -> str:
+    """A correction's credit note is by default this, then the nullified version's number."""
+    return f"CN-{invoice_reference}-"
+
+
 class Order:
     """The aggregate: every rule about positions, documents and money of one order."""
 
@@ -639,7 +644,9 @@ class Order:
         effects = Effects()
         if proposed.content() == current.content():
             return CorrectionResult(invoice_reference, False, current, current, None, None), effects
-        reference = credit_note_reference or f"CN-{invoice_reference}-{current.version}"
+        reference = (
+            credit_note_reference or f"{credit_note_prefix(invoice_reference)}{current.version}"
+        )
         if any(cn.reference == reference for cn in invoice.credit_notes):
             raise StateConflict(
                 f"credit note {reference} already exists",

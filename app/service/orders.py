@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import schema
 from app.adapters.idempotency import StoredAnswer
-from app.adapters.repository import OutboxEvent
+from app.adapters.repository import Correcting, OutboxEvent
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, check_reverse_charge
@@ -345,7 +345,8 @@ class OrderService:
         refs = {k: order_body.get(k) for k in ("customerNumber", "orderReference", "currency")}
 
         def act(uow: UnitOfWork) -> tuple[model.Order, CorrectionResult, bool]:
-            order = uow.orders.lock(ctx.business, ctx.order_reference)
+            correcting = Correcting(invoice_reference, body.get("goodwillReference"))
+            order = uow.orders.lock(ctx.business, ctx.order_reference, correcting=correcting)
             if order is None:
                 raise NotFound(f"order {ctx.order_reference} not found")
             if order.customer_number != ctx.customer:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import schema
 from app.adapters.db import make_engine, make_session_factory
+from app.adapters.repository import Correcting
 from app.domain.errors import DomainError, NotFound
 from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
@@ -169,7 +170,7 @@ def _correct(
     transaction to the caller: corrected changes are stored, blocked and dry-run ones write
     nothing.
     """
-    order = uow.orders.lock(business, order_reference)
+    order = uow.orders.lock(business, order_reference, correcting=Correcting(invoice_reference))
     invoice = order.invoice(invoice_reference) if order is not None else None
     if order is None or invoice is None:
         return InvoiceOutcome(invoice_reference, order_reference, FAILED, "not-found")

@@ -847,6 +847,17 @@ class TestCreditNoteReference:
         body = correction(with_item(order, 0, description="Vase"), first, goodwillReference="G-1")
         refused(api, order, first, body, 409, "reference-taken", "goodwillReference")
 
+    def test_a_goodwill_holding_the_generated_reference_refuses_the_correction(
+        self, api: Api
+    ) -> None:
+        # No reference given: the credit note would be CN-<invoice>-<current version>.
+        order, first, _second = _two_invoices(api)
+        ref, inv = order["orderReference"], first["invoiceReference"]
+        corrected(api, with_item(order, 0, description="Vase"), first)  # takes CN-<inv>-1
+        assert api.goodwill(ref, f"CN-{inv}-2", [(2, Decimal("5.00"))]).status_code == 200
+        body = correction(with_item(order, 0, description="Krug"), first)
+        refused(api, order, first, body, 409, "reference-taken", "goodwillReference")
+
     def test_goodwill_may_not_take_the_reference_of_a_credit_note(self, api: Api) -> None:
         order, first, _second = _two_invoices(api)
         ref = order["orderReference"]
