@@ -37,6 +37,7 @@ from typing import Any
 
 import psycopg
 from psycopg.adapt import Transformer
+from psycopg.pq import ExecStatus
 from sqlalchemy import JSON, Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
@@ -46,6 +47,7 @@ from app import jsoncodec
 _DIALECT = postgresql.dialect(paramstyle="numeric_dollar")
 _QUOTE = _DIALECT.identifier_preparer
 
+TUPLES_OK = ExecStatus.TUPLES_OK
 LOST_PREPARED_STATEMENT = "26000"  # invalid_sql_statement_name
 
 # The statements prepared on each live connection (prepared statements outlive transactions,
@@ -142,7 +144,10 @@ class Batch:
                 cursor.execute(sql)
                 rows = []
                 while True:
-                    rows.append(cursor.fetchall() if cursor.description is not None else [])
+                    # The result's status, not cursor.description: that builds column objects.
+                    result = cursor.pgresult
+                    returned = result is not None and result.status == TUPLES_OK
+                    rows.append(cursor.fetchall() if returned else [])
                     if not cursor.nextset():
                         return rows
         except psycopg.Error as error:

@@ -13,7 +13,6 @@ rewrite an issued document.
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,15 @@ from app.domain import ledger, model
 
 _ORDER_KEYS = ("business_code", "order_reference")
 _INVOICE_KEYS = ("business_code", "invoice_reference")
+
+
+def _copied(value: Any) -> Any:
+    """A JSON column's value copied: its objects and arrays anew (the rest is immutable)."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,7 @@ class Mapping:
     def state(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns, copied so later changes in place show."""
         return tuple(
-            copy.deepcopy(getattr(obj, n)) if n in self._json else getattr(obj, n)
-            for n in self.mutable
+            _copied(getattr(obj, n)) if n in self._json else getattr(obj, n) for n in self.mutable
         )
 
     def row(self, obj: object, keys: dict[str, Any]) -> dict[str, Any]:

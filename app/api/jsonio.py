@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask.json.provider import JSONProvider
@@ -37,7 +38,8 @@ class DecimalParser(FlaskParser):
             return core.missing
         data = req.get_data(cache=True)
         try:
-            body = loads(data)
+            text = data.decode("utf-8")
+            body = loads(text)
         except UnicodeDecodeError as error:
             # Not "" as the document: webargs would read that as no body at all.
             raise json.JSONDecodeError(f"not UTF-8: {error.reason}", "<bytes>", 0) from error
@@ -47,15 +49,24 @@ class DecimalParser(FlaskParser):
             raise ValidationError(f"Nested deeper than {MAX_DEPTH} levels.") from error
         except ValueError as error:  # an integer of more than 4300 digits
             raise ValidationError("A number has too many digits.") from error
-        problems = text_problems(body)
+        problems = text_problems(body, text)
         if problems:
             raise ValidationError(problems)
         return body
 
 
-def text_problems(body: Any) -> dict[Any, Any]:
+# In JSON text, a NUL or a lone surrogate can only be written as a \u escape (raw control
+# characters are not JSON, and bytes that decode as UTF-8 hold no surrogate).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def text_problems(body: Any, text: str | None = None) -> dict[Any, Any]:
     """Where the body holds text no database stores, or nests too deeply: marshmallow-style
-    messages by field path (the offending text itself is never echoed)."""
+    messages by field path (the offending text itself is never echoed). Given the JSON
+    `text` the body was read from, a body with no suspect escape and too few brackets to
+    nest deeply is passed without walking it."""
+    if text is not None and _plainly_fine(text):
+        return {}
     messages: dict[Any, Any] = {}
 
     def report(path: tuple[Any, ...], message: str) -> None:
@@ -84,6 +95,10 @@ def text_problems(body: Any) -> dict[Any, Any]:
             else:
                 stack.extend(((*path, i), v) for i, v in enumerate(value))
     return messages
+
+
+def _plainly_fine(text: str) -> bool:
+    return text.count("{") + text.count("[") < MAX_DEPTH and not _SUSPECT_ESCAPE.search(text)
 
 
 def _text_problem(text: str) -> str | None:

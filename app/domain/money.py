@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import get_currency_precision
@@ -10,6 +11,7 @@ QUANTITY_SCALE = 1000  # quantities are stored in thousandths (at most 3 decimal
 RATE_SCALE = 100  # VAT rates are stored in hundredths of a percent (19 % -> 1900)
 
 
+@functools.cache
 def exponent(currency: str) -> int:
     """Number of decimals the currency has."""
     return int(get_currency_precision(currency))
