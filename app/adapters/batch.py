@@ -8,7 +8,8 @@ and fails the transaction, as it would on its own.
 
 - Reads and UPDATEs are statements prepared once per connection (PREPARE, then EXECUTE with
   the values): PostgreSQL plans them once, not on every request.
-- New rows go as one multi-row INSERT per table (its text varies with the number of rows).
+- New rows go as one multi-row INSERT per table, prepared too for a given number of rows (up
+  to PREPARED_INSERT_ROWS).
 - Values are quoted by psycopg's own adaptation (`Transformer.as_literal`), the same rules
   its client-side binding uses; no value is ever formatted into SQL by hand.
 - A write's statements need no answer, so they are held back (`Batch.defer`) and go at the
@@ -96,18 +97,22 @@ class Batch:
 
     def execute(self, statement: Prepared, **params: Any) -> None:
         """EXECUTE a prepared statement with these values (its fixed ones by default)."""
-        if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
-            self._prepare.append(statement)
         values = [params[n] if n in params else statement.defaults[n] for n in statement.params]
-        self.statements.append(f"EXECUTE {statement.name}(".encode() + self._values(values) + b")")
-        self.described.append(f"EXECUTE {statement.name}")
+        self._execute(statement, values)
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """One multi-row INSERT; every row has the same keys (a mapper's rows do)."""
-        head, encode = _insert_sql(table, tuple(rows[0]))
-        values = b", ".join(b"(" + self._values(encode(row)) + b")" for row in rows)
-        self.statements.append(head + values)
-        self.described.append(f"INSERT INTO {table.name}: {len(rows)} rows")
+        """One multi-row INSERT; every row has the same keys (a mapper's rows do). Up to
+        PREPARED_INSERT_ROWS rows, it is a statement prepared for that many rows."""
+        columns = tuple(rows[0])
+        head, encode = _insert_sql(table, columns)
+        described = f"INSERT INTO {table.name}: {len(rows)} rows"
+        if len(rows) <= PREPARED_INSERT_ROWS:
+            values = [value for row in rows for value in encode(row)]
+            self._execute(_prepared_insert(table, columns, len(rows)), values, described)
+            return
+        values_sql = b", ".join(b"(" + self._values(encode(row)) + b")" for row in rows)
+        self.statements.append(head + values_sql)
+        self.described.append(described)
 
     def update(self, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         """A Core UPDATE by primary key (`mapper.update_statement`), prepared, once per row."""
@@ -152,6 +157,12 @@ class Batch:
                         return rows
         except psycopg.Error as error:
             raise _translated(self.connection, "; ".join(self.described), error) from error
+
+    def _execute(self, statement: Prepared, values: Sequence[Any], described: str = "") -> None:
+        if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
+            self._prepare.append(statement)
+        self.statements.append(f"EXECUTE {statement.name}(".encode() + self._values(values) + b")")
+        self.described.append(described or f"EXECUTE {statement.name}")
 
     def _values(self, values: Sequence[Any]) -> bytes:
         return b", ".join([self._literal(v) for v in values])
@@ -250,12 +261,29 @@ def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder]
     return head.encode(), _encoder(table, columns, created)
 
 
-_UPDATE_NUMBERS = itertools.count()
+# A write adds a few rows to a table (a correction: 6 journal lines); a statement is
+# prepared per table, column set and number of rows up to this many, so a connection holds
+# a bounded number of them. More rows go as a plain multi-row INSERT.
+PREPARED_INSERT_ROWS = 16
+_STATEMENT_NUMBERS = itertools.count()
+
+
+@functools.cache
+def _prepared_insert(table: Table, columns: tuple[str, ...], rows: int) -> Prepared:
+    """INSERT of this many rows, its values as parameters in the encoder's order."""
+    head, _ = _insert_sql(table, columns)
+    width = len(columns) + ("created_at" in table.c and "created_at" not in columns)
+    numbers = iter(range(1, rows * width + 1))
+    values = ", ".join(
+        "(" + ", ".join(f"${next(numbers)}" for _ in range(width)) + ")" for _ in range(rows)
+    )
+    name = f"aas_insert_{table.name}_{next(_STATEMENT_NUMBERS)}_{rows}"
+    return Prepared(name, head.decode() + values, (), {})
 
 
 @functools.cache
 def _prepared_update(statement: Any, table: Table) -> tuple[Prepared, frozenset[str]]:
     """The statement prepared under a name of its own; its JSON columns' parameters."""
-    name = f"aas_update_{table.name}_{next(_UPDATE_NUMBERS)}"
+    name = f"aas_update_{table.name}_{next(_STATEMENT_NUMBERS)}"
     json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
     return Prepared.of(name, statement), json

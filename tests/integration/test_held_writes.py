@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.adapters.db import make_engine, make_session_factory
 from app.service.tax_correction import on_one_connection
 from app.service.unit_of_work import DuplicateReference, UnitOfWork, run
-from tests.domain_factories import OrderAggregateFactory
+from tests.domain_factories import ItemSpecFactory, OrderAggregateFactory
 
 
 @pytest.fixture
@@ -84,3 +84,20 @@ def test_a_rollback_drops_the_held_writes_on_a_connection_kept_open(engine: Engi
     finally:
         connection.close()
     assert orders(make_session_factory(engine)) == ["HELD2"]
+
+
+@pytest.mark.parametrize("positions", [1, 16, 17, 40], ids=lambda n: f"{n} positions")
+def test_rows_of_any_number_are_written_as_given(engine: Engine, positions: int) -> None:
+    """Up to a few rows a table, the INSERT is a prepared statement for that many rows;
+    beyond, a plain one. Either way every row reads back as it was written."""
+    factory = make_session_factory(engine)
+    items = [ItemSpecFactory(item_ref=n, unit_gross=100 + n) for n in range(1, positions + 1)]
+    with UnitOfWork(factory) as uow:
+        uow.orders.add(OrderAggregateFactory(order_reference="HELD1", items=items))
+        uow.commit()
+    with UnitOfWork(factory) as uow:
+        order = uow.orders.get("1000", "HELD1")
+    assert order is not None
+    assert [(p.item_ref, p.unit_gross) for p in order.positions] == [
+        (n, 100 + n) for n in range(1, positions + 1)
+    ]
