@@ -58,6 +58,13 @@ _prepared_on: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[str]] = (
 )
 
 
+# A transaction's BEGIN, until its first statement is sent (install).
+_not_begun: weakref.WeakKeyDictionary[Connection, bytes] = weakref.WeakKeyDictionary()
+BEGIN = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# Execution option of a transaction that reads one snapshot and writes nothing.
+SNAPSHOT = "accounting_snapshot"
+
 # Writes held back on a transaction's connection until its next message (Batch.defer).
 _deferred: weakref.WeakKeyDictionary[Connection, Batch] = weakref.WeakKeyDictionary()
 
@@ -142,6 +149,10 @@ class Batch:
 
     def _send(self) -> list[list[Any]]:
         self._prepare_statements()
+        begin = _not_begun.pop(self.connection, None)
+        if begin is not None:  # the transaction's first message: it starts with the BEGIN
+            self.statements.insert(0, begin)
+            self.described.insert(0, "BEGIN")
         sql = b";\n".join(self.statements)
         cursor = self.raw.cursor()
         try:
@@ -154,7 +165,7 @@ class Batch:
                     returned = result is not None and result.status == TUPLES_OK
                     rows.append(cursor.fetchall() if returned else [])
                     if not cursor.nextset():
-                        return rows
+                        return rows[1:] if begin is not None else rows
         except psycopg.Error as error:
             raise _translated(self.connection, "; ".join(self.described), error) from error
 
@@ -179,20 +190,42 @@ class Batch:
 
 
 def install(engine: Engine) -> None:
-    """Send held-back writes with the COMMIT, or before any other statement; drop them on a
-    rollback. The COMMIT in the message ends the transaction on the server, so the driver's
-    own commit that follows finds none open and sends nothing."""
+    """Transactions on PostgreSQL: the driver runs in autocommit mode and never starts one
+    itself. A transaction's BEGIN waits for its first statement and goes in the same message
+    as a batch, or just before a SQLAlchemy statement; held-back writes go with the COMMIT,
+    or before any other statement; a rollback drops both. The COMMIT in a message ends the
+    transaction on the server, so the driver's own commit that follows finds none open and
+    sends nothing (psycopg sends COMMIT and ROLLBACK only while the server has a transaction
+    open, whatever its autocommit setting)."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # asked for explicitly: every statement on its own
+        _not_begun[connection] = BEGIN_SNAPSHOT if options.get(SNAPSHOT) else BEGIN
 
     @event.listens_for(engine, "before_execute")
     def _before_execute(connection: Connection, *_: Any) -> None:
         held = _deferred.pop(connection, None)
         if held is not None:
-            held._send()
+            held._send()  # with the BEGIN in front, if it is still to be sent
+            return
+        begin = _not_begun.pop(connection, None)
+        if begin is not None:
+            raw = driver(connection)
+            assert raw is not None
+            try:
+                raw.execute(begin)
+            except psycopg.Error as error:
+                raise _translated(connection, "BEGIN", error) from error
 
     @event.listens_for(engine, "commit")
     def _commit(connection: Connection) -> None:
         held = _deferred.pop(connection, None)
-        if held is not None:
+        if held is None:
+            _not_begun.pop(connection, None)  # nothing ran: nothing to begin or commit
+        else:
             held.statements.append(b"COMMIT")
             held.described.append("COMMIT")
             try:
@@ -208,6 +241,7 @@ def install(engine: Engine) -> None:
     @event.listens_for(engine, "rollback")
     def _rollback(connection: Connection) -> None:
         _deferred.pop(connection, None)
+        _not_begun.pop(connection, None)
 
 
 def query(connection: Connection, statement: Prepared, **params: Any) -> list[Any]:

@@ -24,8 +24,11 @@ def make_engine(url: str, **options: Any) -> Engine:
     # stuck transaction becomes a retry or a 503, never a hung worker. No ping before each
     # checkout (a round trip per request): a dead pooled connection fails its first statement
     # and the use case is retried on a fresh one (unit_of_work.run).
+    # The driver in autocommit mode: the service begins its transactions itself, the BEGIN
+    # in the same message as the first statements (app/adapters/batch.py, install).
     engine = create_engine(
         url,
+        isolation_level="AUTOCOMMIT",
         pool_size=options.pop("pool_size", 5),
         max_overflow=options.pop("max_overflow", 5),
         connect_args={

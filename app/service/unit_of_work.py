@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters.batch import SNAPSHOT
 from app.adapters.idempotency import IdempotencyStore
 from app.adapters.repository import OrderRepository
 from app.domain.errors import DomainError, RuleViolation, StateConflict
@@ -61,7 +62,7 @@ class UnitOfWork:
         if self.snapshot and self.session.get_bind().dialect.name == "postgresql":
             # A read loads an order in several statements; one snapshot makes them agree, so
             # no reader ever sees half of a write (READ COMMITTED would, between statements).
-            options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            options = {SNAPSHOT: True}  # REPEATABLE READ, READ ONLY (app/adapters/batch.py)
         # The transaction's one connection, taken once: the repositories run Core statements.
         self.connection = self.session.connection(execution_options=options)
         self.orders = OrderRepository(self.connection)

@@ -1,12 +1,14 @@
-"""A write's statements are held back and sent with its COMMIT (app/adapters/batch.py).
+"""Transactions on PostgreSQL travel with their statements (app/adapters/batch.py): the
+BEGIN in the first message, a write's statements held back and sent with the COMMIT.
 
 What a user would notice if that went wrong: a write lost or booked twice, a read in the same
-transaction that misses its own write, or a connection handed to the next request in the
-middle of a failed transaction.
+transaction that misses its own write, statements of one request in different transactions,
+or a connection handed to the next request in the middle of a failed transaction.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -101,3 +103,26 @@ def test_rows_of_any_number_are_written_as_given(engine: Engine, positions: int)
     assert [(p.item_ref, p.unit_gross) for p in order.positions] == [
         (n, 100 + n) for n in range(1, positions + 1)
     ]
+
+
+def test_a_unit_of_work_is_one_transaction_though_the_driver_autocommits(engine: Engine) -> None:
+    """The BEGIN is sent with the first statement (app/adapters/batch.py, install)."""
+    factory = make_session_factory(engine)
+    setting = text("SELECT now(), current_setting('transaction_isolation')")
+    with UnitOfWork(factory) as uow:
+        first = uow.connection.execute(setting).one()
+        time.sleep(0.01)
+        assert uow.orders.lock("1000", "NOSUCH") is None  # a batch in between
+        second = uow.connection.execute(setting).one()
+    assert first == second, "now() is the transaction's start: the same one throughout"
+    assert first[1] == "read committed"
+
+
+def test_a_read_is_one_read_only_snapshot(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    setting = text(
+        "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')"
+    )
+    with UnitOfWork(factory, snapshot=True) as uow:
+        assert uow.orders.get("1000", "NOSUCH") is None  # the first message, with the BEGIN
+        assert uow.connection.execute(setting).one() == ("repeatable read", "on")
