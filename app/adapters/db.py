@@ -11,8 +11,12 @@ from app import jsoncodec
 from app.adapters import batch
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine whose transactions serialize writes to one order (SPEC section 7)."""
+def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
+    """An engine whose transactions serialize writes to one order (SPEC section 7).
+
+    On PostgreSQL, `batches=False` leaves transactions to the driver (psycopg sends BEGIN
+    before a transaction's first statement): the same pool and timeouts without the
+    service's batches of SQL, for the benchmark's bare handler."""
     options.setdefault("json_serializer", jsoncodec.dumps)
     options.setdefault("json_deserializer", jsoncodec.loads)
     if url.startswith("sqlite"):
@@ -26,9 +30,10 @@ def make_engine(url: str, **options: Any) -> Engine:
     # and the use case is retried on a fresh one (unit_of_work.run).
     # The driver in autocommit mode: the service begins its transactions itself, the BEGIN
     # in the same message as the first statements (app/adapters/batch.py, install).
+    if batches:
+        options["isolation_level"] = "AUTOCOMMIT"
     engine = create_engine(
         url,
-        isolation_level="AUTOCOMMIT",
         pool_size=options.pop("pool_size", 5),
         max_overflow=options.pop("max_overflow", 5),
         connect_args={
@@ -40,7 +45,8 @@ def make_engine(url: str, **options: Any) -> Engine:
         },
         **options,
     )
-    batch.install(engine)
+    if batches:
+        batch.install(engine)
     return engine
 
 
