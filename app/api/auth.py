@@ -39,10 +39,9 @@ def _principal(key: str) -> Principal | None:
     engine = current_app.extensions["accounting"].engine
     for attempt in (1, 2):
         try:
+            # One statement needs no transaction. On PostgreSQL it goes straight to the
+            # driver, which autocommits (app/adapters/batch.py): no BEGIN, no ROLLBACK.
             with engine.connect() as connection:
-                if connection.dialect.name == "postgresql":
-                    # One statement needs no transaction: no BEGIN and ROLLBACK round trips.
-                    connection.execution_options(isolation_level="AUTOCOMMIT")
                 return authenticate(connection, key)
         except DBAPIError as error:
             # A pooled connection the server closed (see unit_of_work.run): once more.
