@@ -196,7 +196,9 @@ class OrderRepository:
         credit-note reference the correction will take is checked under the same lock, in
         the same message on PostgreSQL (see goodwill_reference_taken).
         """
-        orders = self._load(business, order_reference, history, False, True, correcting)
+        orders = self._load(
+            business, order_reference, history, many=False, lock=True, correcting=correcting
+        )
         return orders[0] if orders else None
 
     def get(

@@ -11,7 +11,7 @@ QUANTITY_SCALE = 1000  # quantities are stored in thousandths (at most 3 decimal
 RATE_SCALE = 100  # VAT rates are stored in hundredths of a percent (19 % -> 1900)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)  # ISO 4217 has about 180 codes; requests are checked first
 def exponent(currency: str) -> int:
     """Number of decimals the currency has."""
     return int(get_currency_precision(currency))
