@@ -129,10 +129,11 @@ def _correction_reference_statement() -> batch.Prepared:
         .where(invoices.c.invoice_reference == bindparam("invoice", type_=String))
         .scalar_subquery()
     )
-    # A value fixed for the statement (not a column of a subquery), so that its lookups are
-    # index scans whatever the tables' statistics were when the plan was made.
     default = bindparam("prefix", type_=String) + cast(version, String)
-    reference = func.coalesce(bindparam("given", type_=String), default)
+    # A subquery of its own: PostgreSQL works the reference out once, before the lookups,
+    # which then compare with a fixed value as the plain reference check does (an index
+    # scan, or on a table still small when the plan was made, a scan that compares cheaply).
+    reference = select(func.coalesce(bindparam("given", type_=String), default)).scalar_subquery()
     return batch.Prepared.of(
         "aas_correction_reference", select(reference, _reference_taken(business, reference))
     )
