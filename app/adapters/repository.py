@@ -130,10 +130,13 @@ def _correction_reference_statement() -> batch.Prepared:
         .scalar_subquery()
     )
     default = bindparam("prefix", type_=String) + cast(version, String)
-    # A subquery of its own: PostgreSQL works the reference out once, before the lookups,
-    # which then compare with a fixed value as the plain reference check does (an index
-    # scan, or on a table still small when the plan was made, a scan that compares cheaply).
-    reference = select(func.coalesce(bindparam("given", type_=String), default)).scalar_subquery()
+    # Worked out once (a CTE), and read by the lookups as a subquery of its own: they then
+    # compare with a fixed value as the plain reference check does (an index scan, or on a
+    # table still small when the plan was made, a scan that compares cheaply).
+    candidate = select(
+        func.coalesce(bindparam("given", type_=String), default).label("reference")
+    ).cte("credit_note_reference")
+    reference = select(candidate.c.reference).scalar_subquery()
     return batch.Prepared.of(
         "aas_correction_reference", select(reference, _reference_taken(business, reference))
     )
