@@ -111,7 +111,7 @@ class Batch:
         """One multi-row INSERT; every row has the same keys (a mapper's rows do). Up to
         PREPARED_INSERT_ROWS rows, it is a statement prepared for that many rows."""
         columns = tuple(rows[0])
-        head, encode = _insert_sql(table, columns)
+        head, encode, _ = _insert_sql(table, columns)
         described = f"INSERT INTO {table.name}: {len(rows)} rows"
         if len(rows) <= PREPARED_INSERT_ROWS:
             values = [value for row in rows for value in encode(row)]
@@ -129,30 +129,23 @@ class Batch:
 
     def defer(self) -> None:
         """Send these writes in front of the transaction's next message (see `install`)."""
-        held = _deferred.get(self.connection)
-        if held is None:
-            _deferred[self.connection] = self
-            return
-        held.statements += self.statements
-        held.described += self.described
-        held._prepare += [p for p in self._prepare if p not in held._prepare]
+        held = _deferred.setdefault(self.connection, self)
+        if held is not self:
+            held._add(self, in_front=False)
 
     def results(self) -> list[list[Any]]:
-        """Send the batch, after any writes held back; the rows of each of its statements,
-        in order (none for a write)."""
+        """Send the batch after what the transaction still owes the server (its BEGIN, the
+        writes held back); the rows of each of the batch's own statements, in order (none
+        for a write)."""
+        own = len(self.statements)
         held = _deferred.pop(self.connection, None)
         if held is not None:
-            self.statements[:0], self.described[:0] = held.statements, held.described
-            self._prepare[:0] = [p for p in held._prepare if p not in self._prepare]
-        rows = self._send()
-        return rows[len(held.statements) :] if held is not None else rows
-
-    def _send(self) -> list[list[Any]]:
-        self._prepare_statements()
+            self._add(held, in_front=True)
         begin = _not_begun.pop(self.connection, None)
         if begin is not None:  # the transaction's first message: it starts with the BEGIN
             self.statements.insert(0, begin)
             self.described.insert(0, "BEGIN")
+        self._prepare_statements()
         sql = b";\n".join(self.statements)
         cursor = self.raw.cursor()
         try:
@@ -165,9 +158,17 @@ class Batch:
                     returned = result is not None and result.status == TUPLES_OK
                     rows.append(cursor.fetchall() if returned else [])
                     if not cursor.nextset():
-                        return rows[1:] if begin is not None else rows
+                        return rows[len(rows) - own :]
         except psycopg.Error as error:
             raise _translated(self.connection, "; ".join(self.described), error) from error
+
+    def _add(self, other: Batch, in_front: bool) -> None:
+        if in_front:
+            self.statements[:0], self.described[:0] = other.statements, other.described
+        else:
+            self.statements += other.statements
+            self.described += other.described
+        self._prepare += [p for p in other._prepare if p not in self._prepare]
 
     def _execute(self, statement: Prepared, values: Sequence[Any], described: str = "") -> None:
         if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
@@ -209,7 +210,7 @@ def install(engine: Engine) -> None:
     def _before_execute(connection: Connection, *_: Any) -> None:
         held = _deferred.pop(connection, None)
         if held is not None:
-            held._send()  # with the BEGIN in front, if it is still to be sent
+            held.results()  # with the BEGIN in front, if it is still to be sent
             return
         begin = _not_begun.pop(connection, None)
         if begin is not None:
@@ -229,7 +230,7 @@ def install(engine: Engine) -> None:
             held.statements.append(b"COMMIT")
             held.described.append("COMMIT")
             try:
-                held._send()
+                held.results()
             except DBAPIError as error:
                 # A statement failed, so the server skipped the COMMIT after it and the
                 # transaction is still open (aborted). End it as a failed COMMIT would:
@@ -288,11 +289,13 @@ def _encoder(table: Table, columns: tuple[str, ...], created: bool = False) -> E
 
 
 @functools.cache
-def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder]:
+def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder, int]:
+    """The INSERT up to its VALUES, a row's values in order, and how many there are."""
     created = "created_at" in table.c and "created_at" not in columns
-    names = ", ".join(_QUOTE.quote(n) for n in ((*columns, "created_at") if created else columns))
-    head = f"INSERT INTO {_QUOTE.format_table(table)} ({names}) VALUES "
-    return head.encode(), _encoder(table, columns, created)
+    names = (*columns, "created_at") if created else columns
+    quoted = ", ".join(_QUOTE.quote(n) for n in names)
+    head = f"INSERT INTO {_QUOTE.format_table(table)} ({quoted}) VALUES "
+    return head.encode(), _encoder(table, columns, created), len(names)
 
 
 # A write adds a few rows to a table (a correction: 6 journal lines); a statement is
@@ -305,8 +308,7 @@ _STATEMENT_NUMBERS = itertools.count()
 @functools.cache
 def _prepared_insert(table: Table, columns: tuple[str, ...], rows: int) -> Prepared:
     """INSERT of this many rows, its values as parameters in the encoder's order."""
-    head, _ = _insert_sql(table, columns)
-    width = len(columns) + ("created_at" in table.c and "created_at" not in columns)
+    head, _, width = _insert_sql(table, columns)
     numbers = iter(range(1, rows * width + 1))
     values = ", ".join(
         "(" + ", ".join(f"${next(numbers)}" for _ in range(width)) + ")" for _ in range(rows)

@@ -200,20 +200,27 @@ class OrderRepository:
         credit-note reference the correction will take is checked under the same lock, in
         the same message on PostgreSQL (see goodwill_reference_taken).
         """
-        orders = self._load(
-            business, order_reference, history, many=False, lock=True, correcting=correcting
-        )
-        return orders[0] if orders else None
+        return self._one(business, order_reference, history, lock=True, correcting=correcting)
 
     def get(
         self, business: str, order_reference: str, history: History = False
     ) -> model.Order | None:
-        orders = self._load(business, order_reference, history, many=False, lock=False)
-        return orders[0] if orders else None
+        return self._one(business, order_reference, history, lock=False)
 
     def get_many(self, business: str, references: list[str]) -> list[model.Order]:
         """Orders with every invoice's whole history (for checking them all)."""
         return self._load(business, references, True, many=True, lock=False)
+
+    def _one(
+        self,
+        business: str,
+        order_reference: str,
+        history: History,
+        lock: bool,
+        correcting: Correcting | None = None,
+    ) -> model.Order | None:
+        orders = self._load(business, order_reference, history, False, lock, correcting)
+        return orders[0] if orders else None
 
     def _load(
         self,
