@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -17,7 +17,8 @@ from werkzeug.exceptions import NotFound, UnsupportedMediaType
 from app import config as app_config
 from app import logs
 from app.adapters.db import make_engine, make_session_factory
-from app.api import docs, errors, jobs, ops, ratelimit, views
+from app.adapters.keys import Principal
+from app.api import auth, docs, errors, jobs, ops, ratelimit, views
 from app.api.jsonio import DecimalJSONProvider
 from app.service.orders import OrderService
 
@@ -35,6 +36,8 @@ class Accounting:
     engine: Engine
     session_factory: sessionmaker[Session]
     orders: OrderService
+    # API keys seen live, by hash: checked again by each request's transaction (app/api/auth.py)
+    known_keys: dict[bytes, Principal] = field(default_factory=dict)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -65,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     ops.observe(app)
     _request_hooks(app)
+    auth.register(app)  # after the log hook: the log sees the 401 of a key found revoked
     ratelimit.register(app)  # after the request-id hook: a 429 carries the request id
     return app
 

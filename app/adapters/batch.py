@@ -69,6 +69,22 @@ SNAPSHOT = "accounting_snapshot"
 _deferred: weakref.WeakKeyDictionary[Connection, Batch] = weakref.WeakKeyDictionary()
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A condition of the whole transaction, checked by its first message right after the
+    BEGIN: `statement` must return a row, else `refusal()` is raised once the message is
+    answered (the use case fails and its transaction is rolled back); `passed()` otherwise."""
+
+    statement: Prepared
+    params: dict[str, Any]
+    refusal: Callable[[], BaseException]
+    passed: Callable[[], None]
+
+
+# A transaction's guard, until its first message is sent (guard, install).
+_guards: weakref.WeakKeyDictionary[Connection, Guard] = weakref.WeakKeyDictionary()
+
+
 def driver(connection: Connection) -> psycopg.Connection[Any] | None:
     """The psycopg connection under a SQLAlchemy one; None on SQLite."""
     raw = connection.connection.driver_connection
@@ -142,9 +158,22 @@ class Batch:
         if held is not None:
             self._add(held, in_front=True)
         begin = _not_begun.pop(self.connection, None)
+        guard = _guards.pop(self.connection, None) if begin is not None else None
+        if guard is not None:  # checked first, before anything is locked or read
+            values = [guard.params[n] for n in guard.statement.params]
+            self._execute(guard.statement, values, at=0)
         if begin is not None:  # the transaction's first message: it starts with the BEGIN
             self.statements.insert(0, begin)
             self.described.insert(0, "BEGIN")
+        rows = self._send()
+        if guard is not None:
+            if not rows[1]:
+                raise guard.refusal()
+            guard.passed()
+        return rows[len(rows) - own :]
+
+    def _send(self) -> list[list[Any]]:
+        """The rows of every statement of the batch, in order (none for a write)."""
         self._prepare_statements()
         sql = b";\n".join(self.statements)
         cursor = self.raw.cursor()
@@ -158,7 +187,7 @@ class Batch:
                     returned = result is not None and result.status == TUPLES_OK
                     rows.append(cursor.fetchall() if returned else [])
                     if not cursor.nextset():
-                        return rows[len(rows) - own :]
+                        return rows
         except psycopg.Error as error:
             raise _translated(self.connection, "; ".join(self.described), error) from error
 
@@ -170,11 +199,20 @@ class Batch:
             self.described += other.described
         self._prepare += [p for p in other._prepare if p not in self._prepare]
 
-    def _execute(self, statement: Prepared, values: Sequence[Any], described: str = "") -> None:
+    def _execute(
+        self,
+        statement: Prepared,
+        values: Sequence[Any],
+        described: str = "",
+        at: int | None = None,
+    ) -> None:
+        """EXECUTE the statement, last or at index `at` of the batch."""
         if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
             self._prepare.append(statement)
-        self.statements.append(f"EXECUTE {statement.name}(".encode() + self._values(values) + b")")
-        self.described.append(described or f"EXECUTE {statement.name}")
+        sql = f"EXECUTE {statement.name}(".encode() + self._values(values) + b")"
+        at = len(self.statements) if at is None else at
+        self.statements.insert(at, sql)
+        self.described.insert(at, described or f"EXECUTE {statement.name}")
 
     def _values(self, values: Sequence[Any]) -> bytes:
         return b", ".join([self._literal(v) for v in values])
@@ -212,6 +250,9 @@ def install(engine: Engine) -> None:
         if held is not None:
             held.results()  # with the BEGIN in front, if it is still to be sent
             return
+        if connection in _guards:
+            Batch(connection).results()  # the BEGIN and the guard, on their own
+            return
         begin = _not_begun.pop(connection, None)
         if begin is not None:
             raw = driver(connection)
@@ -226,16 +267,21 @@ def install(engine: Engine) -> None:
         held = _deferred.pop(connection, None)
         if held is None:
             _not_begun.pop(connection, None)  # nothing ran: nothing to begin or commit
+            _guards.pop(connection, None)
         else:
-            held.statements.append(b"COMMIT")
-            held.described.append("COMMIT")
             try:
+                if connection in _guards:
+                    # The transaction's guard must pass before its COMMIT is sent.
+                    held.results()
+                    held = Batch(connection)
+                held.statements.append(b"COMMIT")
+                held.described.append("COMMIT")
                 held.results()
-            except DBAPIError as error:
-                # A statement failed, so the server skipped the COMMIT after it and the
-                # transaction is still open (aborted). End it as a failed COMMIT would:
+            except Exception as error:
+                # A statement failed, so the server skipped the COMMIT after it, or the guard
+                # refused: the transaction is still open. End it as a failed COMMIT would:
                 # SQLAlchemy counts the transaction as over and will not roll it back.
-                if not error.connection_invalidated:
+                if not getattr(error, "connection_invalidated", False):
                     held.raw.rollback()
                 raise
 
@@ -243,6 +289,13 @@ def install(engine: Engine) -> None:
     def _rollback(connection: Connection) -> None:
         _deferred.pop(connection, None)
         _not_begun.pop(connection, None)
+        _guards.pop(connection, None)
+
+
+def guard(connection: Connection, condition: Guard) -> None:
+    """Check `condition` in the first message of the transaction begun on `connection`."""
+    assert connection in _not_begun, "a guard goes with a transaction not yet sent"
+    _guards[connection] = condition
 
 
 def query(connection: Connection, statement: Prepared, **params: Any) -> list[Any]:

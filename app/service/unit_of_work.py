@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters import keys
 from app.adapters.batch import SNAPSHOT
 from app.adapters.idempotency import IdempotencyStore
 from app.adapters.repository import OrderRepository
@@ -64,7 +65,13 @@ class UnitOfWork:
             # no reader ever sees half of a write (READ COMMITTED would, between statements).
             options = {SNAPSHOT: True}  # REPEATABLE READ, READ ONLY (app/adapters/batch.py)
         # The transaction's one connection, taken once: the repositories run Core statements.
-        self.connection = self.session.connection(execution_options=options)
+        try:
+            self.connection = self.session.connection(execution_options=options)
+            # A key the API took as live is checked by the transaction itself (app/api/auth.py).
+            keys.check_unchecked(self.connection)
+        except BaseException:
+            self.session.close()
+            raise
         self.orders = OrderRepository(self.connection)
         self.idempotency = IdempotencyStore(self.connection)
         return self

@@ -253,6 +253,44 @@ def test_a_revoked_key_gets_401(client: FlaskClient, app: Flask, api: Api) -> No
     assert api.order("REV1")["totals"]["paid"] == 0
 
 
+def test_a_key_revoked_after_it_was_used_writes_nothing_anywhere(
+    client: FlaskClient, app: Flask, api: Api
+) -> None:
+    # The service remembers a key it has seen live; every transaction checks it again.
+    order, invoice = api.invoiced_order(orderReference="REV2")
+    merchant = Api(client, new_key(app, ["1000"]))
+    assert merchant.order("REV2")["version"] == api.order("REV2")["version"]
+    before = snapshot(api, "REV2")
+
+    with app.extensions["accounting"].session_factory() as session, session.begin():
+        assert revoke_key(session, merchant.key) == 1
+
+    for call in every_call("1000", CUSTOMER, order, invoice):
+        problem(call.send(client, merchant.headers), 401, "unauthorized")
+    assert snapshot(api, "REV2") == before
+    # Creating an order sends its rows with the COMMIT when nothing was read before them.
+    problem(api.get(api.order_path("NEW1")), 404, "not-found")
+
+
+def test_a_key_revoked_after_it_was_used_gets_401_before_any_other_answer(
+    client: FlaskClient, app: Flask, api: Api
+) -> None:
+    api.invoiced_order(orderReference="REV3")
+    merchant = Api(client, new_key(app, ["1000"]))
+    assert merchant.order("REV3")["positions"]
+
+    with app.extensions["accounting"].session_factory() as session, session.begin():
+        assert revoke_key(session, merchant.key) == 1
+
+    # A body the service would refuse, a business the key never held, an order that does not
+    # exist: each would be a 422 or a 404 for a live key, and is a 401 for this one.
+    problem(merchant.post(merchant.orders_path(), {"orderReference": 7}), 401, "unauthorized")
+    other = Api(client, merchant.key, business="2000")
+    problem(other.get(other.order_path("REV3")), 401, "unauthorized")
+    problem(merchant.get(merchant.order_path("NOPE")), 401, "unauthorized")
+    problem(merchant.get(merchant.order_path("REV3")), 401, "unauthorized")
+
+
 def test_revoking_a_key_for_two_businesses_revokes_it_for_both(
     client: FlaskClient, app: Flask
 ) -> None:

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters import keys
 from app.adapters.db import make_engine, make_session_factory
+from app.adapters.keys import create_key, revoke_key
 from app.service.tax_correction import on_one_connection
 from app.service.unit_of_work import DuplicateReference, UnitOfWork, run
 from tests.domain_factories import ItemSpecFactory, OrderAggregateFactory
@@ -126,3 +128,54 @@ def test_a_read_is_one_read_only_snapshot(engine: Engine) -> None:
     with UnitOfWork(factory, snapshot=True) as uow:
         assert uow.orders.get("1000", "NOSUCH") is None  # the first message, with the BEGIN
         assert uow.connection.execute(setting).one() == ("repeatable read", "on")
+
+
+# --- a credential checked by the transaction itself (app/adapters/keys.py) ---------------
+
+
+@pytest.fixture
+def revoked_credential(engine: Engine) -> Iterator[None]:
+    """The request's credential: a key of business 1000, revoked since it was last used."""
+    factory = make_session_factory(engine)
+    with factory() as session, session.begin():
+        key = create_key(session, ["1000"], "merchant", "test")
+        revoke_key(session, key[:12])
+    token = keys.unchecked.set(keys.Credential(keys.key_hash(key), "1000"))
+    yield
+    keys.unchecked.reset(token)
+
+
+@pytest.mark.usefixtures("revoked_credential")
+def test_a_revoked_key_cannot_commit_a_write_sent_with_its_commit(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    with pytest.raises(keys.KeyNotLive), UnitOfWork(factory) as uow:
+        add(uow, "HELD1")  # nothing read first: the check and the rows go before the COMMIT
+        uow.commit()
+    assert keys.unchecked.get() is not None, "still unchecked: nothing passed"
+    assert orders(factory) == []
+
+
+@pytest.mark.usefixtures("revoked_credential")
+def test_a_revoked_key_is_refused_before_a_plain_statement_runs(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    with pytest.raises(keys.KeyNotLive), UnitOfWork(factory) as uow:
+        uow.connection.execute(text("SELECT 1"))
+
+
+def test_a_live_key_is_checked_once_per_request(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    with factory() as session, session.begin():
+        key = create_key(session, ["1000"], "merchant", "test")
+    token = keys.unchecked.set(keys.Credential(keys.key_hash(key), "1000"))
+    try:
+        with UnitOfWork(factory) as uow:
+            add(uow, "HELD1")
+            uow.commit()
+        assert keys.unchecked.get() is None, "checked by the write's transaction"
+        other = keys.Credential(keys.key_hash(key), "2000")  # a business the key never held
+        keys.unchecked.set(other)
+        with pytest.raises(keys.KeyNotLive), UnitOfWork(factory) as uow:
+            uow.orders.lock("1000", "HELD1")
+    finally:
+        keys.unchecked.reset(token)
+    assert orders(factory) == ["HELD1"]
