@@ -38,6 +38,7 @@ from typing import Any
 
 import psycopg
 from psycopg.adapt import Transformer
+from psycopg.generators import execute as _exchange
 from psycopg.pq import ExecStatus
 from sqlalchemy import JSON, Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql
@@ -49,6 +50,7 @@ _DIALECT = postgresql.dialect(paramstyle="numeric_dollar")
 _QUOTE = _DIALECT.identifier_preparer
 
 TUPLES_OK = ExecStatus.TUPLES_OK
+FATAL_ERROR = ExecStatus.FATAL_ERROR
 LOST_PREPARED_STATEMENT = "26000"  # invalid_sql_statement_name
 
 # The statements prepared on each live connection (prepared statements outlive transactions,
@@ -113,7 +115,8 @@ class Batch:
         raw = driver(connection)
         assert raw is not None, "batches are for PostgreSQL"
         self.connection, self.raw = connection, raw
-        self._literal = Transformer(raw).as_literal
+        self._tx = Transformer(raw)
+        self._literal = self._tx.as_literal
         self.statements: list[bytes] = []
         self.described: list[str] = []  # the statements without their values, for errors
         self._prepare: list[Prepared] = []
@@ -173,23 +176,33 @@ class Batch:
         return rows[len(rows) - own :]
 
     def _send(self) -> list[list[Any]]:
-        """The rows of every statement of the batch, in order (none for a write)."""
+        """The rows of every statement of the batch, in order (none for a write).
+
+        The message goes through libpq as psycopg's cursor would send it, without the cursor:
+        its per-result bookkeeping (a result selected, a row maker built, a set advanced)
+        cost more than loading the few rows a batch reads."""
         self._prepare_statements()
         sql = b";\n".join(self.statements)
-        cursor = self.raw.cursor()
+        raw = self.raw
         try:
-            with cursor:
-                cursor.execute(sql)
-                rows = []
-                while True:
-                    # The result's status, not cursor.description: that builds column objects.
-                    result = cursor.pgresult
-                    returned = result is not None and result.status == TUPLES_OK
-                    rows.append(cursor.fetchall() if returned else [])
-                    if not cursor.nextset():
-                        return rows
+            with raw.lock:
+                raw.pgconn.send_query(sql)
+                results = raw.wait(_exchange(raw.pgconn))
         except psycopg.Error as error:
             raise _translated(self.connection, "; ".join(self.described), error) from error
+        rows: list[list[Any]] = []
+        for result in results:
+            status = result.status
+            if status == TUPLES_OK:
+                self._tx.set_pgresult(result)
+                rows.append(self._tx.load_rows(0, result.ntuples, tuple))
+            elif status == FATAL_ERROR:
+                # The server ran no statement after this one: the message ends here.
+                failed = psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+                raise _translated(self.connection, "; ".join(self.described), failed) from failed
+            else:
+                rows.append([])
+        return rows
 
     def _add(self, other: Batch, in_front: bool) -> None:
         if in_front:
