@@ -19,13 +19,21 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# Built once: json.loads and simplejson.dumps build a new decoder or encoder on every call
+# that passes options, and these run several times per request (body, JSON columns, answer).
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
+_ENCODER = simplejson.JSONEncoder(use_decimal=True, ensure_ascii=False, default=_default)
+
+
 def loads(data: str | bytes) -> Any:
     """Parse JSON, every fractional number as an exact Decimal; NaN and Infinity refused."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+    return _DECODER.decode(text)
 
 
 def dumps(obj: Any, **kwargs: Any) -> str:
     """Decimals as JSON numbers (never through float), dates as ISO strings."""
+    if not kwargs:
+        return _ENCODER.encode(obj)
     kwargs.setdefault("default", _default)
     return simplejson.dumps(obj, use_decimal=True, ensure_ascii=False, **kwargs)
