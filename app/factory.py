@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,28 @@ JSON_TYPES = ("application/json",)
 WRITES = ("POST", "PUT", "PATCH")
 
 
+class AccountingFlask(Flask):
+    """Flask, with its check for coroutine views and hooks done once per function.
+
+    Flask asks, for every hook and view on every request, whether it is a coroutine function
+    (`inspect.iscoroutinefunction`, several calls each time); the answer never changes.
+    """
+
+    def __init__(self, import_name: str) -> None:
+        super().__init__(import_name)
+        self._synchronous: dict[Any, bool] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # A bound method is made anew on each access: its function is what is remembered.
+        key = getattr(func, "__func__", func)
+        synchronous = self._synchronous.get(key)
+        if synchronous is None:
+            if len(self._synchronous) >= 4096:  # only closures made per request could get here
+                self._synchronous.clear()
+            synchronous = self._synchronous[key] = not inspect.iscoroutinefunction(func)
+        return func if synchronous else super().ensure_sync(func)
+
+
 @dataclass
 class Accounting:
     """What the app holds for its requests: the engine, sessions and the use cases."""
@@ -44,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app for a configuration (the environment's when none is given)."""
     settings = {**app_config.from_environment(), **(config or {})}
     logs.configure(settings["LOG_LEVEL"])
-    app = Flask(__name__)
+    app = AccountingFlask(__name__)
     app.json = DecimalJSONProvider(app)
     app.config.update(settings)
     app.config.update(

@@ -52,14 +52,7 @@ def _sessions() -> sessionmaker[Session]:
 
 
 def _documented(*statuses: int) -> Any:
-    def document(func: Any) -> Any:
-        for status in statuses:
-            func = blp.alt_response(
-                status, schema=s.ProblemSchema, content_type="application/problem+json"
-            )(func)
-        return func
-
-    return document
+    return views.problems_documented(blp, statuses)
 
 
 # --- bodies ------------------------------------------------------------------------------

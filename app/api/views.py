@@ -109,12 +109,26 @@ def dumped(schema: Schema, render: Callable[[Any, Any], dict[str, Any]]) -> Pres
     return present
 
 
-def errors_documented(func: Any) -> Any:
-    for status in ERRORS:
-        func = blp.alt_response(
-            status, schema=s.ProblemSchema, content_type="application/problem+json"
-        )(func)
-    return func
+def problems_documented(blueprint: Blueprint, statuses: tuple[int, ...]) -> Any:
+    """Document problem+json answers for these statuses on a view.
+
+    flask-smorest documents each through a wrapper that also runs on every request (one call
+    and a coroutine check each); the view keeps their documentation, without the wrappers.
+    """
+
+    def document(func: Any) -> Any:
+        documented = func
+        for status in statuses:
+            documented = blueprint.alt_response(
+                status, schema=s.ProblemSchema, content_type="application/problem+json"
+            )(documented)
+        func._apidoc = documented._apidoc
+        return func
+
+    return document
+
+
+errors_documented = problems_documented(blp, ERRORS)
 
 
 def _render_event(order: Any, effects: Effects) -> dict[str, Any]:
