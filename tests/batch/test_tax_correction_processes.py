@@ -173,13 +173,21 @@ class TestWorkers:
         processes: list[subprocess.Popen[bytes]],
         tmp_path: Path,
     ) -> None:
-        job_id = self.job(session_factory)
         logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
-        workers = [
-            start(processes, database_url, log, "worker", "--once", "--poll", "0.05")
-            for log in logs
-        ]
+        workers = [start(processes, database_url, log, "worker", "--poll", "0.05") for log in logs]
+        # Both workers look for work before there is any, so neither can finish the job alone
+        # before the other has started (a fast worker corrects 300 invoices in under a second).
+        deadline = time.monotonic() + WAIT
+        while not all("ready" in log.read_text() for log in logs):
+            assert all(w.poll() is None for w in workers), [g.read_text() for g in logs]
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        job_id = self.job(session_factory)
+        while tc.job_report(session_factory, BUSINESS, job_id)["status"] != "completed":
+            assert time.monotonic() < deadline, "the job was not completed"
+            time.sleep(0.05)
         for worker, log in zip(workers, logs, strict=True):
+            worker.send_signal(signal.SIGTERM)
             finish(worker, log)
 
         report = tc.job_report(session_factory, BUSINESS, job_id)
