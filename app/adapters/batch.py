@@ -343,10 +343,12 @@ Encoder = Callable[[dict[str, Any]], list[Any]]
 def _encoder(table: Table, columns: tuple[str, ...], created: bool = False) -> Encoder:
     """A row's values in column order, JSON columns as JSON text; with created, the time now
     last (the column's default, which SQLAlchemy would have filled)."""
-    json = {n for n in columns if isinstance(table.c[n].type, JSON)}
+    json = [i for i, n in enumerate(columns) if isinstance(table.c[n].type, JSON)]
 
     def encode(row: dict[str, Any]) -> list[Any]:
-        values = [_value(row[n], n in json) for n in columns]
+        values = [row[n] for n in columns]
+        for i in json:
+            values[i] = _value(values[i], True)
         if created:
             values.append(datetime.now(UTC))
         return values

@@ -384,7 +384,7 @@ def create_job(
         if stored is not None:
             return stored.body, True
         job_id = str(uuid.uuid4())
-        uow.session.execute(
+        uow.connection.execute(
             jobs_table.insert().values(
                 business_code=business,
                 job_id=job_id,
@@ -401,7 +401,7 @@ def create_job(
                 created_at=_now(),
             )
         )
-        body = present(_job_report(uow.session, business, job_id))
+        body = present(_job_report(uow.connection, business, job_id))
         if idempotency is not None:
             uow.idempotency.save(business, idempotency.key, idempotency.request_hash, body, 0)
         uow.commit()
@@ -414,10 +414,10 @@ def job_report(
     session_factory: sessionmaker[Session], business: str, job_id: str
 ) -> dict[str, Any]:
     """A job's parameters, status, counts per outcome and the problems met so far."""
-    return run(session_factory, lambda uow: _job_report(uow.session, business, job_id))
+    return run(session_factory, lambda uow: _job_report(uow.connection, business, job_id))
 
 
-def _job_report(session: Session, business: str, job_id: str) -> dict[str, Any]:
+def _job_report(session: Session | Connection, business: str, job_id: str) -> dict[str, Any]:
     row = session.execute(
         select(jobs_table)
         .where(jobs_table.c.business_code == business)
@@ -548,7 +548,7 @@ def _complete(session: Session, job: Job) -> None:
     )
 
 
-def _claim(session: Session, job: Job, cursor: str) -> tuple[str, str] | None:
+def _claim(session: Session | Connection, job: Job, cursor: str) -> tuple[str, str] | None:
     """The next pending item after the cursor that no other worker holds, locked until commit.
 
     SKIP LOCKED lets workers pass each other's items; SQLite has no row locks, but its writes
@@ -567,7 +567,7 @@ def _claim(session: Session, job: Job, cursor: str) -> tuple[str, str] | None:
     return (row[0], row[1]) if row is not None else None
 
 
-def _record(session: Session, job: Job, outcome: InvoiceOutcome, worker: str) -> None:
+def _record(session: Session | Connection, job: Job, outcome: InvoiceOutcome, worker: str) -> None:
     """Store an item's outcome; only a pending item changes (it may have been done since)."""
     before, after = outcome.before, outcome.after
     session.execute(
@@ -601,7 +601,7 @@ def _process_next(
 
     def use_case(uow: UnitOfWork) -> InvoiceOutcome | None:
         claimed.clear()
-        item = _claim(uow.session, job, cursor)
+        item = _claim(uow.connection, job, cursor)
         if item is None:
             return None
         claimed.append(item)
@@ -609,7 +609,7 @@ def _process_next(
         outcome = _correct(
             uow, job.business, order_reference, invoice_reference, job.change, job.dry_run
         )
-        _record(uow.session, job, outcome, worker)
+        _record(uow.connection, job, outcome, worker)
         uow.commit()
         return outcome
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,7 +51,11 @@ class IdempotencyKeyReused(RuleViolation):
 
 
 class UnitOfWork:
-    """A session and its repositories for the length of one use case."""
+    """A connection in one transaction and its repositories, for the length of one use case.
+
+    No ORM session: the repositories run Core statements and batches on the connection, so a
+    session would only add its own transaction bookkeeping to every use case.
+    """
 
     def __init__(self, session_factory: sessionmaker[Session], snapshot: bool = False):
         self.session_factory = session_factory
@@ -58,22 +63,26 @@ class UnitOfWork:
         self.committing = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self.session_factory()
-        options = {}
-        if self.snapshot and self.session.get_bind().dialect.name == "postgresql":
-            # A read loads an order in several statements; one snapshot makes them agree, so
-            # no reader ever sees half of a write (READ COMMITTED would, between statements).
-            options = {SNAPSHOT: True}  # REPEATABLE READ, READ ONLY (app/adapters/batch.py)
-        # The transaction's one connection, taken once: the repositories run Core statements.
+        # The factory's bind: the engine, or one connection that a batch's transactions share
+        # one after the other (tax_correction.on_one_connection), left open at the end.
+        bind: Engine | Connection = self.session_factory.kw["bind"]
+        self._shared = isinstance(bind, Connection)
+        connection = bind if isinstance(bind, Connection) else bind.connect()
         try:
-            self.connection = self.session.connection(execution_options=options)
+            if self.snapshot and connection.dialect.name == "postgresql":
+                # A read loads an order in several statements; one snapshot makes them agree,
+                # so no reader sees half of a write (READ COMMITTED would, between statements):
+                # REPEATABLE READ, READ ONLY (app/adapters/batch.py).
+                connection.execution_options(**{SNAPSHOT: True})
+            self.transaction = connection.begin()
+            self.connection = connection
             # A key the API took as live is checked by the transaction itself (app/api/auth.py).
-            keys.check_unchecked(self.connection)
+            keys.check_unchecked(connection)
         except BaseException:
-            self.session.close()
+            self._end(connection)
             raise
-        self.orders = OrderRepository(self.connection)
-        self.idempotency = IdempotencyStore(self.connection)
+        self.orders = OrderRepository(connection)
+        self.idempotency = IdempotencyStore(connection)
         return self
 
     def __exit__(
@@ -82,15 +91,26 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Rolls back whatever was not committed and returns the connection to the pool.
-        self.session.close()
+        # Rolls back whatever was not committed; an engine's connection goes back to the pool.
+        self._end(self.connection)
+
+    def _end(self, connection: Connection) -> None:
+        if not self._shared:
+            connection.close()
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            if self.snapshot:
+                connection.execution_options(**{SNAPSHOT: False})
 
     def commit(self) -> None:
         self.committing = True
-        self.session.commit()
+        self.transaction.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
+        self.transaction.rollback()
 
 
 def _sqlstate(error: DBAPIError) -> str | None:
