@@ -243,7 +243,7 @@ function setup(thread)
 end
 
 function init(args)
-    n = id - STEP
+    n = START + id - STEP
     statuses = {}
     kinds = {}
 end
@@ -261,7 +261,7 @@ end
 
 function number()
     n = n + STEP
-    if n > COUNT then return nil end
+    if n > START + COUNT then return nil end
     return string.format("%07d", n)
 end
 
@@ -310,9 +310,10 @@ def _lua_string(value: str) -> str:
     return "[==[" + value + "]==]"
 
 
-def _script(name: str, count: int, threads: int, key: str, body: str) -> str:
+def _script(name: str, count: int, threads: int, key: str, body: str, start: int = 0) -> str:
+    """Items start + 1 to start + count of a data set, shared by the threads."""
     header = (
-        f"NAME = {_lua_string(name)}\nCOUNT = {count}\nSTEP = {threads}\n"
+        f"NAME = {_lua_string(name)}\nSTART = {start}\nCOUNT = {count}\nSTEP = {threads}\n"
         f"KEY = {_lua_string(key)}\nEXHAUSTED = {_lua_string(EXHAUSTED)}\n"
     )
     return header + LUA_COMMON + body
@@ -333,7 +334,7 @@ end
 
 
 def _write_script(name: str, method: str, path: str, body: str, prefix: str, count: int,
-                  threads: int, key: str) -> str:  # fmt: skip
+                  threads: int, key: str, start: int = 0) -> str:  # fmt: skip
     """A write to each order of a data set once; past its end, to an order that does not exist."""
     return _script(
         name,
@@ -354,16 +355,16 @@ function request()
     return wrk.format("{method}", (PATH:gsub("@N@", num)), HEADERS, (BODY:gsub("@N@", num)))
 end
 """,
+        start,
     )
 
 
-def put_script(prefix: str, count: int, threads: int, key: str) -> str:
+def put_script(prefix: str, count: int, threads: int, key: str, start: int = 0) -> str:
     sample = f"{prefix}0000001"
     body = _templated(correction_body(sample), prefix, sample)
     path = f"{ORDERS}/{prefix}@N@/invoices/INV-{prefix}@N@"
-    return _write_script(
-        f"PUT correction ({prefix})", "PUT", path, body, prefix, count, threads, key
-    )
+    name = f"PUT correction ({prefix} from {start + 1})"
+    return _write_script(name, "PUT", path, body, prefix, count, threads, key, start)
 
 
 def get_script(prefix: str, count: int, threads: int, key: str) -> str:
@@ -442,7 +443,7 @@ def hot_script(positions: int, threads: int, key: str) -> str:
     path = f"{ORDERS}/{HOT_ORDER}/invoices"
     return (
         f"NAME = {_lua_string('hot order (invoice + correct one order)')}\n"
-        f"POSITIONS = {positions}\nSTEP = {threads}\nKEY = {_lua_string(key)}\n"
+        f"POSITIONS = {positions}\nSTART = 0\nSTEP = {threads}\nKEY = {_lua_string(key)}\n"
         + LUA_COMMON.replace("function number()", "function _unused_number()")
         + f"""
 local CORRECTION = {_lua_string(correction)}
@@ -480,15 +481,21 @@ end
 
 def write_scripts(out: Path, threads: int, key: str, counts: dict[str, int]) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # The PUT and the bare handler take turns, round after round, each round on data of its
+    # own: a machine whose speed drifts within minutes slows both alike.
+    rounds = {}
+    for r in range(counts["rounds"]):
+        rounds[f"put_{r + 1}.lua"] = put_script("P", counts["P"], threads, key, r * counts["P"])
+        offset = counts["bare_warmup"] + r * counts["bare"]
+        rounds[f"bare_{r + 1}.lua"] = bare_script(counts["bare"], threads, offset)
     scripts = {
+        **rounds,
         "warmup_put.lua": put_script("W", counts["W"], threads, key),
-        "put.lua": put_script("P", counts["P"], threads, key),
         "profile_put.lua": put_script("R", counts["R"], threads, key),
         "get.lua": get_script("G", counts["G"], threads, key),
         "create.lua": create_script("C", counts["C"], threads, key),
         "hot.lua": hot_script(counts["hot"], threads, key),
         "warmup_bare.lua": bare_script(counts["bare_warmup"], threads, 0),
-        "bare.lua": bare_script(counts["bare"], threads, counts["bare_warmup"]),
     }
     for name, script in scripts.items():
         (out / name).write_text(script)
@@ -512,6 +519,7 @@ def main(argv: list[str]) -> None:
         p.add_argument("--bare-warmup", type=int, required=True)
         p.add_argument("--hot-positions", type=int, required=True)
         p.add_argument("--profile", type=int, default=0, help="orders for a profiled PUT run")
+        p.add_argument("--rounds", type=int, default=1, help="PUT and bare runs, taking turns")
         p.add_argument(
             "--history", type=int, default=0, help="orders corrected before the run (history)"
         )
@@ -522,13 +530,13 @@ def main(argv: list[str]) -> None:
             args.url,
             {
                 "W": (args.warmup, PAID),
-                "P": (args.put, PAID),
+                "P": (args.put * args.rounds, PAID),
                 "R": (args.profile, PAID),
                 "G": (args.get, PAID),
                 "C": (args.create, CREATED),
                 "H": (args.history, CORRECTED),
             },
-            args.bare + bare_warmup,
+            args.bare * args.rounds + bare_warmup,
             args.hot_positions,
         )
     else:
@@ -541,6 +549,7 @@ def main(argv: list[str]) -> None:
             "hot": args.hot_positions,
             "bare_warmup": bare_warmup,
             "bare": args.bare,
+            "rounds": args.rounds,
         }
         write_scripts(args.out, args.threads, args.key, counts)
         print(json.dumps(counts))
