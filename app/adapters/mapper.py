@@ -14,7 +14,8 @@ rewrite an issued document.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,8 +56,21 @@ class Mapping:
         return tuple(self.table.c[name] for name in self.attributes)
 
     @functools.cached_property
-    def _json(self) -> frozenset[str]:
-        return frozenset(n for n in self.mutable if isinstance(self.table.c[n].type, JSON))
+    def _json(self) -> tuple[int, ...]:
+        """The positions of the JSON columns among the mutable ones."""
+        return tuple(
+            i for i, n in enumerate(self.mutable) if isinstance(self.table.c[n].type, JSON)
+        )
+
+    @functools.cached_property
+    def _mutable_of(self) -> Callable[[object], tuple[Any, ...]]:
+        get = operator.attrgetter(*self.mutable)
+        return get if len(self.mutable) > 1 else lambda obj: (get(obj),)
+
+    @functools.cached_property
+    def _attributes_of(self) -> Callable[[object], tuple[Any, ...]]:
+        get = operator.attrgetter(*self.attributes)
+        return get if len(self.attributes) > 1 else lambda obj: (get(obj),)
 
     def build(self, values: Iterable[Any]) -> Any:
         """An object from its attribute columns' values, in the order of `columns`."""
@@ -66,16 +80,20 @@ class Mapping:
 
     def state(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns, copied so later changes in place show."""
-        return tuple(
-            _copied(getattr(obj, n)) if n in self._json else getattr(obj, n) for n in self.mutable
-        )
+        values = self._mutable_of(obj) if self.mutable else ()
+        if not self._json:
+            return values
+        copied = list(values)
+        for i in self._json:
+            copied[i] = _copied(copied[i])
+        return tuple(copied)
 
     def row(self, obj: object, keys: dict[str, Any]) -> dict[str, Any]:
         """The row to insert; a new row's created_at is set on the object too."""
         if "created_at" in self.attributes and getattr(obj, "created_at", None) is None:
             obj.created_at = datetime.now(UTC)  # type: ignore[attr-defined]
         row = {name: keys[name] for name in self.owner_keys}
-        row.update((name, getattr(obj, name)) for name in self.attributes)
+        row.update(zip(self.attributes, self._attributes_of(obj), strict=True))
         return row
 
 
