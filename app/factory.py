@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MethodType
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -44,7 +45,7 @@ class AccountingFlask(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         # A bound method is made anew on each access: its function is what is remembered.
-        key = getattr(func, "__func__", func)
+        key = func.__func__ if isinstance(func, MethodType) else func
         synchronous = self._synchronous.get(key)
         if synchronous is None:
             if len(self._synchronous) >= 4096:  # only closures made per request could get here

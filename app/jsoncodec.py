@@ -22,7 +22,14 @@ def _default(value: Any) -> Any:
 # Built once: json.loads and simplejson.dumps build a new decoder or encoder on every call
 # that passes options, and these run several times per request (body, JSON columns, answer).
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
-_ENCODER = simplejson.JSONEncoder(use_decimal=True, ensure_ascii=False, default=_default)
+# No namedtuple is ever encoded (tuples are arrays): without this, simplejson asks every
+# object and array it meets for an `_asdict` method, an AttributeError each time.
+_OPTIONS: dict[str, Any] = {
+    "use_decimal": True,
+    "ensure_ascii": False,
+    "namedtuple_as_object": False,
+}
+_ENCODER = simplejson.JSONEncoder(default=_default, **_OPTIONS)
 
 
 def loads(data: str | bytes) -> Any:
@@ -36,4 +43,4 @@ def dumps(obj: Any, **kwargs: Any) -> str:
     if not kwargs:
         return _ENCODER.encode(obj)
     kwargs.setdefault("default", _default)
-    return simplejson.dumps(obj, use_decimal=True, ensure_ascii=False, **kwargs)
+    return simplejson.dumps(obj, **_OPTIONS, **kwargs)
