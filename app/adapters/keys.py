@@ -33,7 +33,7 @@ class Principal:
 @dataclass(frozen=True)
 class Credential:
     """A key presented for a business, taken as live from an earlier answer: still to be
-    checked against the database, by the request's first transaction (see `checked`)."""
+    checked against the database, by the request's first transaction (`check_unchecked`)."""
 
     key_hash: bytes
     business: str
@@ -50,10 +50,6 @@ unchecked: ContextVar[Credential | None] = ContextVar("unchecked_credential", de
 
 
 def key_hash(key: str) -> bytes:
-    return _hash(key)
-
-
-def _hash(key: str) -> bytes:
     # Keys carry 256 random bits, so a plain hash cannot be brute-forced; no salt needed.
     return hashlib.sha256(key.encode()).digest()
 
@@ -71,7 +67,7 @@ def create_key(session: Session, businesses: list[str], role: str, name: str | N
                 "business_code": b,
                 "key_id": key_id,
                 "prefix": key[:12],
-                "key_hash": _hash(key),
+                "key_hash": key_hash(key),
                 "role": role,
                 "name": name,
             }
@@ -150,9 +146,9 @@ def authenticate(connection: Session | Connection, key: str) -> Principal | None
     rows: Sequence[Any]
     if isinstance(connection, Connection) and batch.driver(connection) is not None:
         # On PostgreSQL, a statement prepared once per connection (app/adapters/batch.py).
-        rows = batch.query(connection, _grants_statement(), key_hash=_hash(key))
+        rows = batch.query(connection, _grants_statement(), key_hash=key_hash(key))
     else:
-        rows = connection.execute(_grants_query(), {"key_hash": _hash(key)}).all()
+        rows = connection.execute(_grants_query(), {"key_hash": key_hash(key)}).all()
     if not rows:
         return None
     return Principal(key[:12], rows[0][1], frozenset(r[0] for r in rows))
