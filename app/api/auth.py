@@ -1,8 +1,9 @@
 """Who is calling, and which businesses the key may touch (SPEC section 9).
 
-A key is looked up in the database the first time a worker sees it. A key seen live before is
-taken at its word for the request's checks (401, 404 for a business it does not hold), and is
-checked again by the request's first transaction, in the same message as its first statements
+A key is looked up in the database the first time a worker sees it, and whenever it is used
+for a business it did not hold then (so a 404 for a business never comes from memory). A key
+seen live before, for a business it holds, is taken at its word for the request's checks, and
+is checked again by the request's first transaction, in the same message as its first statements
 (`keys.check_unchecked`): a key revoked meanwhile neither reads nor writes anything, and gets
 its 401 at once, without a lookup of its own on every request. An answer that no transaction
 checked (a refusal before any, a request that needs none) checks the key before it leaves
@@ -45,6 +46,8 @@ def require_business(business: str) -> Principal:
     g.presented_key = key
     known, key_hash = _known(), keys.key_hash(key)
     principal = known.get(key_hash)
+    if principal is not None and business not in principal.businesses:
+        principal = None  # a business the key did not hold when remembered: asked afresh
     if principal is None:
         principal = _principal(key)
         if principal is None:
