@@ -12,7 +12,6 @@ gunicorn; everything from the WSGI call down is the service's own code.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -24,9 +23,8 @@ import workload
 from pyinstrument import Profiler
 from sqlalchemy import text
 
-from app import create_app, jsoncodec
 from app.adapters import schema
-from app.adapters.keys import create_key
+from app.adapters.db import make_engine
 
 
 def main(argv: list[str]) -> None:
@@ -36,24 +34,10 @@ def main(argv: list[str]) -> None:
     # Documents from before (see bench/run), then the orders to correct.
     sets = {"H": (2000, workload.CORRECTED), "P": (count + 20, workload.PAID)}
     workload.load(url, sets, bare=1, hot_positions=1)
-    app = create_app({"DATABASE_URL": url, "RATE_LIMIT_PER_MINUTE": 100_000_000})
-    # The request log goes where gunicorn's stderr would: a file, not the terminal.
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
-    accounting = app.extensions["accounting"]
-    with accounting.session_factory() as session, session.begin():
-        key = create_key(session, [workload.BUSINESS], "merchant", "profile")
-    client = app.test_client()
-    headers = {"X-Subscription-Key": key, "Content-Type": "application/json"}
+    put_request = workload.in_process_client(url, "profile")
 
     def put(n: int) -> None:
-        ref = f"P{n:07d}"
-        body = jsoncodec.dumps(workload.correction_body(ref))
-        path = f"{workload.ORDERS}/{ref}/invoices/INV-{ref}"
-        response = client.put(path, data=body, headers=headers)
-        assert response.status_code == 200, response.data[:300]
+        put_request(*workload.correction_request(n))
 
     for n in range(count + 1, count + 21):  # warm-up, not profiled
         put(n)
@@ -68,7 +52,7 @@ def main(argv: list[str]) -> None:
     print(f"{count} PUTs in {elapsed:.2f} s: {elapsed / count * 1000:.2f} ms each (profiled)")
     if html:
         Path(html).write_text(profiler.output_html())
-    with accounting.engine.begin() as connection:
+    with make_engine(url).begin() as connection:
         tables = ", ".join(t.name for t in schema.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables}, bench_rows, bench_events"))
 

@@ -99,9 +99,10 @@ def main(out: Path) -> int:
     pairs = [(read(out / f"put_{n}.out"), read(out / f"bare_{n}.out")) for n in numbers]
     ratios = [put.rate / bare.rate for put, bare in pairs]
     ratio = _median(ratios)
-    put, bare = pairs[ratios.index(ratio)]
-    runs = {name: read(out / f"{name}.out") for name in ("get", "create", "hot")}
-    runs = {"put": put, "get": runs["get"], "create": runs["create"], "bare": bare, **runs}
+    middle = ratios.index(ratio)
+    put, bare = pairs[middle]
+    get, create, hot = (read(out / f"{name}.out") for name in ("get", "create", "hot"))
+    runs = {"put": put, "get": get, "create": create, "bare": bare, "hot": hot}
     header = (
         f"{'case':<44} {'requests':>8} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7}"
         f" {'app CPU':>8} {'PG CPU':>7}"
@@ -125,8 +126,7 @@ def main(out: Path) -> int:
         "(app CPU, PG CPU: milliseconds of CPU per request spent by the server's gunicorn "
         "processes and by PostgreSQL)"
     )
-    hot = runs["hot"]
-    print(f"(PUT and bare: round {ratios.index(ratio) + 1} of {len(pairs)}, the median by ratio)")
+    print(f"(PUT and bare: round {middle + 1} of {len(pairs)}, the median by ratio)")
     print()
     print("round   PUT req/s  p50 ms  p99 ms   bare req/s  p99 ms   PUT / bare")
     for n, (p, b) in zip(numbers, pairs, strict=True):
@@ -138,16 +138,15 @@ def main(out: Path) -> int:
     print()
     print(f"PUT / bare (requests/s), median of {len(pairs)} rounds: {ratio:.2f}")
     print(f"PUT p99, median of {len(pairs)} rounds: {put_p99:.1f} ms")
-    puts, bares = [p for p, _ in pairs], [b for _, b in pairs]
-    put_cost = _cost(puts)
-    bare_cost = _cost(bares)
+    put_cost = _cost([p for p, _ in pairs])
+    bare_cost = _cost([b for _, b in pairs])
     print(
         f"CPU per request over all rounds (app + PostgreSQL): PUT {put_cost:.2f} ms, "
         f"bare {bare_cost:.2f} ms, bare / PUT {bare_cost / put_cost:.2f}"
     )
-    measured = {f"put_{n}": p for n, p in zip(numbers, puts, strict=True)}
-    measured.update({f"bare_{n}": b for n, b in zip(numbers, bares, strict=True)})
-    measured.update(get=runs["get"], create=runs["create"])
+    measured = {"get": get, "create": create}
+    for n, (p, b) in zip(numbers, pairs, strict=True):
+        measured.update({f"put_{n}": p, f"bare_{n}": b})
     for name, run in measured.items():
         if run.non_2xx:
             print(f"  {name}: non-2xx answers {_codes(run, {'ok'})}")

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -33,9 +36,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from app import jsoncodec
+from app import create_app, jsoncodec
 from app.adapters import mapper, schema
 from app.adapters.db import make_engine
+from app.adapters.keys import create_key
 from app.domain import model
 from app.service import commands
 
@@ -126,6 +130,34 @@ def correction_body(order_reference: str) -> dict[str, Any]:
         "invoice": invoice_body(invoice_reference(order_reference), [1, 2, 3]),
         "order": order_body(order_reference, CORRECTED_ITEMS),
     }
+
+
+def correction_request(n: int) -> tuple[str, str]:
+    """The path and body of the PUT correcting order P<n> (loaded as PAID)."""
+    reference = f"P{n:07d}"
+    path = f"{ORDERS}/{reference}/invoices/{invoice_reference(reference)}"
+    return path, jsoncodec.dumps(correction_body(reference))
+
+
+def in_process_client(url: str, key_name: str) -> Callable[[str, str], None]:
+    """PUT(path, body) through Flask's test client, asserting a 200, to the app built as
+    production builds it (JSON request log at INFO, Prometheus, the rate limiter), with a
+    merchant key of its own. The request log goes where gunicorn's stderr would: not the
+    terminal."""
+    app = create_app({"DATABASE_URL": url, "RATE_LIMIT_PER_MINUTE": 100_000_000})
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+    with app.extensions["accounting"].session_factory() as session, session.begin():
+        key = create_key(session, [BUSINESS], "merchant", key_name)
+    client = app.test_client()
+    headers = {"X-Subscription-Key": key, "Content-Type": "application/json"}
+
+    def put(path: str, body: str) -> None:
+        response = client.put(path, data=body, headers=headers)
+        assert response.status_code == 200, response.data[:300]
+
+    return put
 
 
 # --- loading ------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def answer_checked(response: Response) -> Response:
 
 def _refused() -> Response:
     keys.unchecked.set(None)
-    _known().pop(keys.key_hash(g.get("presented_key") or ""), None)
+    _known().pop(keys.key_hash(g.presented_key), None)
     return problem(401, Unauthorized.code, UNKNOWN)
 
 

@@ -12,13 +12,13 @@ the limit off. Health, metrics, /openapi.yaml and /docs are never limited.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
 from flask import Flask, current_app, request
 from limits import RateLimitItemPerMinute, storage, strategies
 
+from app.adapters.keys import key_hash
 from app.api.auth import presented_key
 from app.api.errors import RateLimited
 
@@ -65,7 +65,7 @@ def identity() -> str:
     """Whom the request counts against: its credential's hash, or else its client address."""
     key = presented_key()
     if key:
-        return "key:" + hashlib.sha256(key.encode()).hexdigest()
+        return "key:" + key_hash(key).hex()
     return f"addr:{request.remote_addr}"
 
 
