@@ -1,29 +1,31 @@
-"""PostgreSQL: several statements sent as one message, answered in one round trip.
+"""PostgreSQL: several statements sent together, answered in one round trip.
 
 The hot paths (the key lookup, loading an order under its lock, the credit-note reference
-check, storing a write's rows) send their statements to the server as one batch of SQL in
-the simple query protocol. The server runs them in order, so a load's first statement (the
-order's row lock) is held before the next one reads; a statement that fails stops the batch
-and fails the transaction, as it would on its own.
+check, storing a write's rows) send their statements to the server as one batch: libpq's
+pipeline mode, every statement queued, then a Sync, all flushed in one write. The server
+runs them in order, so a load's first statement (the order's row lock) is held before the
+next one reads; a statement that fails stops the batch (the server skips the rest up to the
+Sync) and fails the transaction, as it would on its own.
 
-- Reads and UPDATEs are statements prepared once per connection (PREPARE, then EXECUTE with
-  the values): PostgreSQL plans them once, not on every request.
+- Reads and UPDATEs are statements prepared once per connection (PREPARE, then Bind and
+  Execute with the values): PostgreSQL plans them once, not on every request.
 - New rows go as one multi-row INSERT per table, prepared too for a given number of rows (up
-  to PREPARED_INSERT_ROWS).
-- Values are quoted by psycopg's own adaptation (`Transformer.as_literal`), the same rules
-  its client-side binding uses; no value is ever formatted into SQL by hand.
+  to PREPARED_INSERT_ROWS); more rows go as one plain INSERT, its values quoted by psycopg
+  (`Transformer.as_literal`).
+- Values travel as parameters in text form, dumped by psycopg's own adapters; no value is
+  ever formatted into SQL by hand, and the server parses no literal.
 - A write's statements need no answer, so they are held back (`Batch.defer`) and go at the
-  front of the transaction's next message: the next batch's, or the COMMIT's, so a write and
+  front of the transaction's next batch: the next read's, or the COMMIT's, so a write and
   its commit cost one round trip. Before any other statement runs on the connection, they
   are sent first, on their own; a rollback drops them (`install`).
 
 Why: per statement, SQLAlchemy's execution (statement cache, parameter processing, result
-set-up) and psycopg's per-statement exchange in pipeline mode cost more client CPU than
-PostgreSQL spends running the statement. Every other statement, and SQLite, stays on
-SQLAlchemy. A driver error is raised as the SQLAlchemy error SQLAlchemy would have raised
-(an IntegrityError for a taken key; a dead connection invalidated, so the unit of work runs
-the use case again on a fresh one), naming the statements without their values: those hold
-customer data, and errors reach the logs.
+set-up) and a psycopg cursor's exchange in pipeline mode cost more client CPU than
+PostgreSQL spends running the statement; libpq's own calls cost a fraction of it. Every
+other statement, and SQLite, stays on SQLAlchemy. A driver error is raised as the
+SQLAlchemy error SQLAlchemy would have raised (an IntegrityError for a taken key; a dead
+connection invalidated, so the unit of work runs the use case again on a fresh one), naming
+the statements without their values: those hold customer data, and errors reach the logs.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.adapt import Transformer
-from psycopg.generators import execute as _exchange
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.generators import fetch_many as _fetch
+from psycopg.generators import send as _flush
 from psycopg.pq import ExecStatus
+from psycopg.pq.abc import PGconn
 from sqlalchemy import JSON, Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
@@ -51,6 +55,8 @@ _QUOTE = _DIALECT.identifier_preparer
 
 TUPLES_OK = ExecStatus.TUPLES_OK
 FATAL_ERROR = ExecStatus.FATAL_ERROR
+PIPELINE_SYNC = ExecStatus.PIPELINE_SYNC
+TEXT = PyFormat.TEXT
 LOST_PREPARED_STATEMENT = "26000"  # invalid_sql_statement_name
 
 # The statements prepared on each live connection (prepared statements outlive transactions,
@@ -109,15 +115,15 @@ class Prepared:
 
 
 class Batch:
-    """Statements for one message on one connection, the values already quoted."""
+    """Statements for one round trip on one connection, each with its values."""
 
     def __init__(self, connection: Connection):
         raw = driver(connection)
         assert raw is not None, "batches are for PostgreSQL"
         self.connection, self.raw = connection, raw
         self._tx = Transformer(raw)
-        self._literal = self._tx.as_literal
-        self.statements: list[bytes] = []
+        # (name of a prepared statement, its values) or (SQL, None)
+        self.statements: list[tuple[bytes, Sequence[Any] | None]] = []
         self.described: list[str] = []  # the statements without their values, for errors
         self._prepare: list[Prepared] = []
 
@@ -136,8 +142,11 @@ class Batch:
             values = [value for row in rows for value in encode(row)]
             self._execute(_prepared_insert(table, columns, len(rows)), values, described)
             return
-        values_sql = b", ".join(b"(" + self._values(encode(row)) + b")" for row in rows)
-        self.statements.append(head + values_sql)
+        literal = self._tx.as_literal
+        values_sql = b", ".join(
+            b"(" + b", ".join([literal(v) for v in encode(row)]) + b")" for row in rows
+        )
+        self.statements.append((head + values_sql, None))
         self.described.append(described)
 
     def update(self, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -166,7 +175,7 @@ class Batch:
             values = [guard.params[n] for n in guard.statement.params]
             self._execute(guard.statement, values, at=0)
         if begin is not None:  # the transaction's first message: it starts with the BEGIN
-            self.statements.insert(0, begin)
+            self.statements.insert(0, (begin, None))
             self.described.insert(0, "BEGIN")
         rows = self._send()
         if guard is not None:
@@ -178,18 +187,40 @@ class Batch:
     def _send(self) -> list[list[Any]]:
         """The rows of every statement of the batch, in order (none for a write).
 
-        The message goes through libpq as psycopg's cursor would send it, without the cursor:
-        its per-result bookkeeping (a result selected, a row maker built, a set advanced)
-        cost more than loading the few rows a batch reads."""
+        The statements go in pipeline mode through libpq, without a cursor (its per-result
+        bookkeeping cost more than loading the few rows a batch reads), and flush in one
+        write; a Sync ends them, so the server answers them in one round trip. The values
+        travel as parameters in text form (psycopg's dumpers), never inside the SQL."""
         self._prepare_statements()
-        sql = b";\n".join(self.statements)
+        dump = self._tx.dump_sequence
+        sent = [
+            (sql, None if values is None else dump(values, [TEXT] * len(values)))
+            for sql, values in self.statements
+        ]
         raw = self.raw
+        pgconn = raw.pgconn
         try:
             with raw.lock:
-                raw.pgconn.send_query(sql)
-                results = raw.wait(_exchange(raw.pgconn))
+                pgconn.enter_pipeline_mode()
+                try:
+                    for sql, params in sent:
+                        if params is None:
+                            pgconn.send_query_params(sql, None)
+                        else:
+                            pgconn.send_query_prepared(sql, params)
+                    pgconn.pipeline_sync()
+                    raw.wait(_flush(pgconn))
+                    results = []
+                    while (got := raw.wait(_fetch(pgconn))) and got[0].status != PIPELINE_SYNC:
+                        results.append(got[-1])
+                finally:
+                    _leave_pipeline(pgconn)
         except psycopg.Error as error:
             raise _translated(self.connection, "; ".join(self.described), error) from error
+        except BaseException as error:
+            if raw.closed:  # by _leave_pipeline: the transaction ends without its connection
+                self.connection.invalidate(error)
+            raise
         rows: list[list[Any]] = []
         for result in results:
             status = result.status
@@ -197,7 +228,7 @@ class Batch:
                 self._tx.set_pgresult(result)
                 rows.append(self._tx.load_rows(0, result.ntuples, tuple))
             elif status == FATAL_ERROR:
-                # The server ran no statement after this one: the message ends here.
+                # The server ran no statement after this one: the pipeline ends here.
                 failed = psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
                 raise _translated(self.connection, "; ".join(self.described), failed) from failed
             else:
@@ -222,13 +253,9 @@ class Batch:
         """EXECUTE the statement, last or at index `at` of the batch."""
         if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
             self._prepare.append(statement)
-        sql = f"EXECUTE {statement.name}(".encode() + self._values(values) + b")"
         at = len(self.statements) if at is None else at
-        self.statements.insert(at, sql)
+        self.statements.insert(at, (statement.name.encode(), values))
         self.described.insert(at, described or f"EXECUTE {statement.name}")
-
-    def _values(self, values: Sequence[Any]) -> bytes:
-        return b", ".join([self._literal(v) for v in values])
 
     def _prepare_statements(self) -> None:
         if not self._prepare:
@@ -287,7 +314,7 @@ def install(engine: Engine) -> None:
                     # The transaction's guard must pass before its COMMIT is sent.
                     held.results()
                     held = Batch(connection)
-                held.statements.append(b"COMMIT")
+                held.statements.append((b"COMMIT", None))
                 held.described.append("COMMIT")
                 held.results()
             except Exception as error:
@@ -316,6 +343,15 @@ def query(connection: Connection, statement: Prepared, **params: Any) -> list[An
     one = Batch(connection)
     one.execute(statement, **params)
     return one.results()[0]
+
+
+def _leave_pipeline(pgconn: PGconn) -> None:
+    """Back to normal mode; a connection that cannot leave (its answers not all read, when
+    an exception interrupted reading them) is closed, so it is dropped, never reused."""
+    try:
+        pgconn.exit_pipeline_mode()
+    except psycopg.Error:
+        pgconn.finish()
 
 
 def _translated(connection: Connection, statement: str, error: psycopg.Error) -> BaseException:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import keys
+from app.adapters import batch, keys
 from app.adapters.db import make_engine, make_session_factory
 from app.adapters.keys import create_key, revoke_key
 from app.service.tax_correction import on_one_connection
@@ -105,6 +105,40 @@ def test_rows_of_any_number_are_written_as_given(engine: Engine, positions: int)
     assert [(p.item_ref, p.unit_gross) for p in order.positions] == [
         (n, 100 + n) for n in range(1, positions + 1)
     ]
+
+
+class Interrupted(Exception):
+    """Raised while a batch's answers are read (a worker's timeout, a signal)."""
+
+
+def test_a_batch_interrupted_while_read_leaves_no_connection_half_read(
+    one_connection: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection whose answers were not all read cannot leave pipeline mode; it is closed
+    and replaced, never handed to the next transaction with those answers still pending."""
+    factory = make_session_factory(one_connection)
+    with UnitOfWork(factory) as uow:
+        add(uow, "HELD1")
+        uow.commit()
+    fetch = batch._fetch
+    read: list[object] = []
+
+    def interrupted(pgconn: object) -> object:
+        if read:
+            raise Interrupted
+        read.append(pgconn)
+        return fetch(pgconn)
+
+    monkeypatch.setattr(batch, "_fetch", interrupted)
+    with pytest.raises(Interrupted), UnitOfWork(factory) as uow:
+        uow.orders.lock("1000", "HELD1")  # BEGIN read, then the interruption
+    monkeypatch.setattr(batch, "_fetch", fetch)
+    with UnitOfWork(factory) as uow:
+        order = uow.orders.lock("1000", "HELD1")
+        assert order is not None and order.order_reference == "HELD1"
+        add(uow, "HELD2")
+        uow.commit()
+    assert orders(factory) == ["HELD1", "HELD2"]
 
 
 def test_a_unit_of_work_is_one_transaction_though_the_driver_autocommits(engine: Engine) -> None:
