@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg import abc as pg
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import fetch_many as _fetch
 from psycopg.generators import send as _flush
@@ -121,7 +122,7 @@ class Batch:
         raw = driver(connection)
         assert raw is not None, "batches are for PostgreSQL"
         self.connection, self.raw = connection, raw
-        self._tx = Transformer(raw)
+        self._tx = _transformer(connection, raw)
         # (name of a prepared statement, its values) or (SQL, None)
         self.statements: list[tuple[bytes, Sequence[Any] | None]] = []
         self.described: list[str] = []  # the statements without their values, for errors
@@ -343,6 +344,18 @@ def query(connection: Connection, statement: Prepared, **params: Any) -> list[An
     one = Batch(connection)
     one.execute(statement, **params)
     return one.results()[0]
+
+
+def _transformer(connection: Connection, raw: psycopg.Connection[Any]) -> pg.Transformer:
+    """The connection's psycopg adaptation context, built once per driver connection as a
+    cursor keeps one: a new one looks up and builds a dumper for every type it meets."""
+    held = connection.info.get(_TRANSFORMER)
+    if held is None or held[0] is not raw:
+        held = connection.info[_TRANSFORMER] = (raw, Transformer(raw))
+    return held[1]
+
+
+_TRANSFORMER = "accounting_transformer"
 
 
 def _leave_pipeline(pgconn: PGconn) -> None:
