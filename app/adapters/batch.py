@@ -10,8 +10,7 @@ Sync) and fails the transaction, as it would on its own.
 - Reads and UPDATEs are statements prepared once per connection (PREPARE, then Bind and
   Execute with the values): PostgreSQL plans them once, not on every request.
 - New rows go as one multi-row INSERT per table, prepared too for a given number of rows (up
-  to PREPARED_INSERT_ROWS); more rows go as one plain INSERT, its values quoted by psycopg
-  (`Transformer.as_literal`).
+  to PREPARED_INSERT_ROWS); more rows go as plain INSERTs, their values parameters too.
 - Values travel as parameters in text form, dumped by psycopg's own adapters; no value is
   ever formatted into SQL by hand, and the server parses no literal.
 - A write's statements need no answer, so they are held back (`Batch.defer`) and go at the
@@ -123,8 +122,8 @@ class Batch:
         assert raw is not None, "batches are for PostgreSQL"
         self.connection, self.raw = connection, raw
         self._tx = _transformer(connection, raw)
-        # (name of a prepared statement, its values) or (SQL, None)
-        self.statements: list[tuple[bytes, Sequence[Any] | None]] = []
+        # (SQL, or the name of a prepared statement; its values; prepared?)
+        self.statements: list[tuple[bytes, Sequence[Any], bool]] = []
         self.described: list[str] = []  # the statements without their values, for errors
         self._prepare: list[Prepared] = []
 
@@ -134,21 +133,21 @@ class Batch:
         self._execute(statement, values)
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """One multi-row INSERT; every row has the same keys (a mapper's rows do). Up to
-        PREPARED_INSERT_ROWS rows, it is a statement prepared for that many rows."""
+        """Multi-row INSERTs; every row has the same keys (a mapper's rows do). Up to
+        PREPARED_INSERT_ROWS rows, one statement prepared for that many rows; beyond, plain
+        INSERTs of up to PLAIN_INSERT_ROWS rows each."""
         columns = tuple(rows[0])
-        head, encode, _ = _insert_sql(table, columns)
+        head, encode, width = _insert_sql(table, columns)
         described = f"INSERT INTO {table.name}: {len(rows)} rows"
         if len(rows) <= PREPARED_INSERT_ROWS:
             values = [value for row in rows for value in encode(row)]
             self._execute(_prepared_insert(table, columns, len(rows)), values, described)
             return
-        literal = self._tx.as_literal
-        values_sql = b", ".join(
-            b"(" + b", ".join([literal(v) for v in encode(row)]) + b")" for row in rows
-        )
-        self.statements.append((head + values_sql, None))
-        self.described.append(described)
+        for start in range(0, len(rows), PLAIN_INSERT_ROWS):
+            chunk = rows[start : start + PLAIN_INSERT_ROWS]
+            sql = head + _placeholders(width, len(chunk)).encode()
+            self.statements.append((sql, [v for row in chunk for v in encode(row)], False))
+            self.described.append(described)
 
     def update(self, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         """A Core UPDATE by primary key (`mapper.update_statement`), prepared, once per row."""
@@ -176,7 +175,7 @@ class Batch:
             values = [guard.params[n] for n in guard.statement.params]
             self._execute(guard.statement, values, at=0)
         if begin is not None:  # the transaction's first message: it starts with the BEGIN
-            self.statements.insert(0, (begin, None))
+            self.statements.insert(0, (begin, (), False))
             self.described.insert(0, "BEGIN")
         rows = self._send()
         if guard is not None:
@@ -195,8 +194,8 @@ class Batch:
         self._prepare_statements()
         dump = self._tx.dump_sequence
         sent = [
-            (sql, None if values is None else dump(values, [TEXT] * len(values)))
-            for sql, values in self.statements
+            (sql, dump(values, [TEXT] * len(values)) if values else None, prepared)
+            for sql, values, prepared in self.statements
         ]
         raw = self.raw
         pgconn = raw.pgconn
@@ -204,11 +203,11 @@ class Batch:
             with raw.lock:
                 pgconn.enter_pipeline_mode()
                 try:
-                    for sql, params in sent:
-                        if params is None:
-                            pgconn.send_query_params(sql, None)
-                        else:
+                    for sql, params, prepared in sent:
+                        if prepared:
                             pgconn.send_query_prepared(sql, params)
+                        else:
+                            pgconn.send_query_params(sql, params)
                     pgconn.pipeline_sync()
                     raw.wait(_flush(pgconn))
                     results = []
@@ -255,7 +254,7 @@ class Batch:
         if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
             self._prepare.append(statement)
         at = len(self.statements) if at is None else at
-        self.statements.insert(at, (statement.name.encode(), values))
+        self.statements.insert(at, (statement.name.encode(), values, True))
         self.described.insert(at, described or f"EXECUTE {statement.name}")
 
     def _prepare_statements(self) -> None:
@@ -315,7 +314,7 @@ def install(engine: Engine) -> None:
                     # The transaction's guard must pass before its COMMIT is sent.
                     held.results()
                     held = Batch(connection)
-                held.statements.append((b"COMMIT", None))
+                held.statements.append((b"COMMIT", (), False))
                 held.described.append("COMMIT")
                 held.results()
             except Exception as error:
@@ -417,8 +416,10 @@ def _insert_sql(table: Table, columns: tuple[str, ...]) -> tuple[bytes, Encoder,
 
 # A write adds a few rows to a table (a correction: 6 journal lines); a statement is
 # prepared per table, column set and number of rows up to this many, so a connection holds
-# a bounded number of them. More rows go as a plain multi-row INSERT.
+# a bounded number of them. More rows go as plain multi-row INSERTs, this many rows at most
+# each (a statement takes at most 65,535 parameters).
 PREPARED_INSERT_ROWS = 16
+PLAIN_INSERT_ROWS = 1000
 _STATEMENT_NUMBERS = itertools.count()
 
 
@@ -426,12 +427,16 @@ _STATEMENT_NUMBERS = itertools.count()
 def _prepared_insert(table: Table, columns: tuple[str, ...], rows: int) -> Prepared:
     """INSERT of this many rows, its values as parameters in the encoder's order."""
     head, _, width = _insert_sql(table, columns)
+    name = f"aas_insert_{table.name}_{next(_STATEMENT_NUMBERS)}_{rows}"
+    return Prepared(name, head.decode() + _placeholders(width, rows), (), {})
+
+
+def _placeholders(width: int, rows: int) -> str:
+    """($1, ..., $width), ... for this many rows."""
     numbers = iter(range(1, rows * width + 1))
-    values = ", ".join(
+    return ", ".join(
         "(" + ", ".join(f"${next(numbers)}" for _ in range(width)) + ")" for _ in range(rows)
     )
-    name = f"aas_insert_{table.name}_{next(_STATEMENT_NUMBERS)}_{rows}"
-    return Prepared(name, head.decode() + values, (), {})
 
 
 @functools.cache

@@ -417,8 +417,8 @@ def job_report(
     return run(session_factory, lambda uow: _job_report(uow.connection, business, job_id))
 
 
-def _job_report(session: Session | Connection, business: str, job_id: str) -> dict[str, Any]:
-    row = session.execute(
+def _job_report(connection: Connection, business: str, job_id: str) -> dict[str, Any]:
+    row = connection.execute(
         select(jobs_table)
         .where(jobs_table.c.business_code == business)
         .where(jobs_table.c.job_id == job_id)
@@ -427,11 +427,11 @@ def _job_report(session: Session | Connection, business: str, job_id: str) -> di
         raise NotFound(f"tax correction job {job_id} not found")
     in_job = (items_table.c.business_code == business) & (items_table.c.job_id == job_id)
     counts = dict.fromkeys((PENDING, *OUTCOMES), 0)
-    for status, count in session.execute(
+    for status, count in connection.execute(
         select(items_table.c.status, func.count()).where(in_job).group_by(items_table.c.status)
     ).all():
         counts[status] = int(count)
-    problems = session.execute(
+    problems = connection.execute(
         select(
             items_table.c.invoice_reference,
             items_table.c.order_reference,
@@ -548,13 +548,13 @@ def _complete(session: Session, job: Job) -> None:
     )
 
 
-def _claim(session: Session | Connection, job: Job, cursor: str) -> tuple[str, str] | None:
+def _claim(connection: Connection, job: Job, cursor: str) -> tuple[str, str] | None:
     """The next pending item after the cursor that no other worker holds, locked until commit.
 
     SKIP LOCKED lets workers pass each other's items; SQLite has no row locks, but its writes
     serialize, so a plain claim is just as safe there.
     """
-    row = session.execute(
+    row = connection.execute(
         select(items_table.c.invoice_reference, items_table.c.order_reference)
         .where(items_table.c.business_code == job.business)
         .where(items_table.c.job_id == job.job_id)

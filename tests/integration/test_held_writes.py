@@ -90,7 +90,7 @@ def test_a_rollback_drops_the_held_writes_on_a_connection_kept_open(engine: Engi
     assert orders(make_session_factory(engine)) == ["HELD2"]
 
 
-@pytest.mark.parametrize("positions", [1, 16, 17, 40], ids=lambda n: f"{n} positions")
+@pytest.mark.parametrize("positions", [1, 16, 17, 40, 1001], ids=lambda n: f"{n} positions")
 def test_rows_of_any_number_are_written_as_given(engine: Engine, positions: int) -> None:
     """Up to a few rows a table, the INSERT is a prepared statement for that many rows;
     beyond, a plain one. Either way every row reads back as it was written."""
