@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pycountry
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from app.api import fields
 from app.domain.money import decimals_of
 
 MAX_ITEMS = 500
