@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import simplejson
 
 
@@ -29,7 +30,20 @@ _OPTIONS: dict[str, Any] = {
     "ensure_ascii": False,
     "namedtuple_as_object": False,
 }
-_ENCODER = simplejson.JSONEncoder(default=_default, **_OPTIONS)
+# What orjson cannot write (integers beyond 64 bits, keys that are not strings), in the same
+# compact form.
+_COMPACT = simplejson.JSONEncoder(default=_default, separators=(",", ":"), **_OPTIONS)
+
+
+# A dataclass is an error here as with simplejson, not an object.
+_ORJSON = orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _exact(value: Any) -> Any:
+    """orjson's fallback: a Decimal as its own digits, a JSON number written as is."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    return _default(value)
 
 
 def loads(data: str | bytes) -> Any:
@@ -39,8 +53,15 @@ def loads(data: str | bytes) -> Any:
 
 
 def dumps(obj: Any, **kwargs: Any) -> str:
-    """Decimals as JSON numbers (never through float), dates as ISO strings."""
+    """Decimals as JSON numbers (never through float), dates as ISO strings; compact.
+
+    orjson writes it, ten times as fast as simplejson for the JSON columns a write stores;
+    with options (a canonical form: sorted keys), simplejson does, spaced as before, so a
+    digest over it does not change."""
     if not kwargs:
-        return _ENCODER.encode(obj)
+        try:
+            return orjson.dumps(obj, default=_exact, option=_ORJSON).decode()
+        except orjson.JSONEncodeError:
+            return _COMPACT.encode(obj)
     kwargs.setdefault("default", _default)
     return simplejson.dumps(obj, **_OPTIONS, **kwargs)
