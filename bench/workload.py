@@ -502,7 +502,7 @@ end
 function classify(status, body)
     body = body or ""
     if status >= 200 and status < 300 then
-        if string.find(body, '"creditNoteReference": "', 1, true) then return "corrected" end
+        if string.find(body, '"creditNoteReference": *"') then return "corrected" end
         if string.find(body, '"versions"', 1, true) then return "invoiced" end
         return "ok-unchanged"
     end
