@@ -72,6 +72,26 @@ class Mapping:
         get = operator.attrgetter(*self.attributes)
         return get if len(self.attributes) > 1 else lambda obj: (get(obj),)
 
+    @functools.cached_property
+    def _owner_keys_of(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        if not self.owner_keys:
+            return lambda keys: ()
+        get = operator.itemgetter(*self.owner_keys)
+        return get if len(self.owner_keys) > 1 else lambda keys: (get(keys),)
+
+    @functools.cached_property
+    def _row_columns(self) -> tuple[str, ...]:
+        return self.owner_keys + self.attributes
+
+    @functools.cached_property
+    def _created(self) -> bool:
+        return "created_at" in self.attributes
+
+    @functools.cached_property
+    def key_params(self) -> tuple[tuple[str, str], ...]:
+        """The primary key as `update_statement` takes it: (parameter, column) pairs."""
+        return tuple((f"key_{c.name}", c.name) for c in self.table.primary_key)
+
     def build(self, values: Iterable[Any]) -> Any:
         """An object from its attribute columns' values, in the order of `columns`."""
         obj = object.__new__(self.cls)
@@ -90,11 +110,10 @@ class Mapping:
 
     def row(self, obj: object, keys: dict[str, Any]) -> dict[str, Any]:
         """The row to insert; a new row's created_at is set on the object too."""
-        if "created_at" in self.attributes and getattr(obj, "created_at", None) is None:
+        if self._created and getattr(obj, "created_at", None) is None:
             obj.created_at = datetime.now(UTC)  # type: ignore[attr-defined]
-        row = {name: keys[name] for name in self.owner_keys}
-        row.update(zip(self.attributes, self._attributes_of(obj), strict=True))
-        return row
+        values = self._owner_keys_of(keys) + self._attributes_of(obj)
+        return dict(zip(self._row_columns, values, strict=True))
 
 
 ORDER = Mapping(
@@ -152,7 +171,7 @@ class Changes:
             changed = tuple(
                 n for n, a, b in zip(mapping.mutable, before, now, strict=True) if a != b
             )
-            params = {f"key_{c.name}": _key(c.name, obj, keys) for c in mapping.table.primary_key}
+            params = {param: _key(column, obj, keys) for param, column in mapping.key_params}
             params.update((n, getattr(obj, n)) for n in changed)
             self.updates.setdefault((mapping.table, changed), []).append(params)
         return now
