@@ -146,7 +146,8 @@ class Batch:
         for start in range(0, len(rows), PLAIN_INSERT_ROWS):
             chunk = rows[start : start + PLAIN_INSERT_ROWS]
             sql = head + _placeholders(width, len(chunk)).encode()
-            self.statements.append((sql, [v for row in chunk for v in encode(row)], False))
+            values = [value for row in chunk for value in encode(row)]
+            self.statements.append((sql, values, False))
             self.described.append(described)
 
     def update(self, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -345,6 +346,9 @@ def query(connection: Connection, statement: Prepared, **params: Any) -> list[An
     return one.results()[0]
 
 
+_TRANSFORMER = "accounting_transformer"  # the key of a connection's Transformer in its info
+
+
 def _transformer(connection: Connection, raw: psycopg.Connection[Any]) -> pg.Transformer:
     """The connection's psycopg adaptation context, built once per driver connection as a
     cursor keeps one: a new one looks up and builds a dumper for every type it meets."""
@@ -352,9 +356,6 @@ def _transformer(connection: Connection, raw: psycopg.Connection[Any]) -> pg.Tra
     if held is None or held[0] is not raw:
         held = connection.info[_TRANSFORMER] = (raw, Transformer(raw))
     return held[1]
-
-
-_TRANSFORMER = "accounting_transformer"
 
 
 def _leave_pipeline(pgconn: PGconn) -> None:

@@ -29,6 +29,17 @@ _ORDER_KEYS = ("business_code", "order_reference")
 _INVOICE_KEYS = ("business_code", "invoice_reference")
 
 
+def _tuple_getter(
+    getter: Callable[..., Callable[[Any], Any]], names: tuple[str, ...]
+) -> Callable[[Any], tuple[Any, ...]]:
+    """`operator.attrgetter` or `itemgetter` of these names, always answering a tuple (the
+    operator's own answers a bare value for one name)."""
+    if not names:
+        return lambda _: ()
+    get = getter(*names)
+    return get if len(names) > 1 else lambda source: (get(source),)
+
+
 def _copied(value: Any) -> Any:
     """A JSON column's value copied: its objects and arrays anew (the rest is immutable)."""
     if isinstance(value, dict):
@@ -64,20 +75,15 @@ class Mapping:
 
     @functools.cached_property
     def _mutable_of(self) -> Callable[[object], tuple[Any, ...]]:
-        get = operator.attrgetter(*self.mutable)
-        return get if len(self.mutable) > 1 else lambda obj: (get(obj),)
+        return _tuple_getter(operator.attrgetter, self.mutable)
 
     @functools.cached_property
     def _attributes_of(self) -> Callable[[object], tuple[Any, ...]]:
-        get = operator.attrgetter(*self.attributes)
-        return get if len(self.attributes) > 1 else lambda obj: (get(obj),)
+        return _tuple_getter(operator.attrgetter, self.attributes)
 
     @functools.cached_property
     def _owner_keys_of(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-        if not self.owner_keys:
-            return lambda keys: ()
-        get = operator.itemgetter(*self.owner_keys)
-        return get if len(self.owner_keys) > 1 else lambda keys: (get(keys),)
+        return _tuple_getter(operator.itemgetter, self.owner_keys)
 
     @functools.cached_property
     def _row_columns(self) -> tuple[str, ...]:
@@ -100,7 +106,7 @@ class Mapping:
 
     def state(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns, copied so later changes in place show."""
-        values = self._mutable_of(obj) if self.mutable else ()
+        values = self._mutable_of(obj)
         if not self._json:
             return values
         copied = list(values)
