@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import pycountry
-from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, types, validate, validates_schema
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from app.api import fields
+from app.api.loading import Loader, Unsure, compile_loader
 from app.domain.money import decimals_of
 
 MAX_ITEMS = 500
@@ -62,10 +65,33 @@ _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T[0-9:.+\-Z]*)?$")
 
 
 class StrictSchema(Schema):
-    """Every body refuses fields it does not know: this is money."""
+    """Every body refuses fields it does not know: this is money.
+
+    A body is loaded by the schema's compiled load first (app/api/loading.py), and by
+    marshmallow whenever that one is not sure: marshmallow decides every error."""
 
     class Meta:
         unknown = RAISE
+
+    @cached_property
+    def _fast(self) -> Loader | None:
+        return compile_loader(self)
+
+    def load(
+        self,
+        data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        many: bool | None = None,
+        partial: bool | types.StrSequenceOrSet | None = None,
+        unknown: types.UnknownOption | None = None,
+    ) -> Any:
+        fast = self._fast
+        if fast is not None and many is None and partial is None and unknown in (None, RAISE):
+            try:
+                return fast(data)
+            except Unsure:
+                pass  # not plainly valid: marshmallow says what is wrong
+        return super().load(data, many=many, partial=partial, unknown=unknown)
 
 
 class Number(fields.Decimal):
