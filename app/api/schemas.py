@@ -15,6 +15,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from app.api import fields
+from app.api.dumping import Dumper, compile_dumper
 from app.api.loading import Loader, Unsure, compile_loader
 from app.domain.money import decimals_of
 
@@ -377,11 +378,26 @@ class UtcDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
-class WriteResponseSchema(Schema):
+class ResponseSchema(Schema):
+    """An answer's body. Answers are rendered as plain dictionaries and dumped by the schema's
+    compiled dump (app/api/dumping.py); anything else by marshmallow."""
+
+    @cached_property
+    def _fast(self) -> Dumper | None:
+        return compile_dumper(self)
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        fast = self._fast
+        if fast is not None and many is None:
+            return fast(obj)
+        return super().dump(obj, many=many)
+
+
+class WriteResponseSchema(ResponseSchema):
     internalRequestId = fields.String(required=True)
 
 
-class TotalsSchema(Schema):
+class TotalsSchema(ResponseSchema):
     gross = _amount()
     invoiced = _amount()
     cancelled = _amount()
@@ -391,7 +407,7 @@ class TotalsSchema(Schema):
     balance = _amount()
 
 
-class PositionSchema(Schema):
+class PositionSchema(ResponseSchema):
     orderItemReference = fields.Integer(required=True)
     productId = fields.String(allow_none=True, required=True)
     description = fields.String(allow_none=True, required=True)
@@ -406,7 +422,7 @@ class PositionSchema(Schema):
     goodwillAmount = _amount()
 
 
-class OrderBodySchema(Schema):
+class OrderBodySchema(ResponseSchema):
     orderReference = fields.String(required=True)
     customerNumber = fields.String(required=True)
     currency = fields.String(required=True)
@@ -419,7 +435,7 @@ class OrderResponseSchema(OrderBodySchema, WriteResponseSchema):
     """An order, as answered by a write."""
 
 
-class TaxRowSchema(Schema):
+class TaxRowSchema(ResponseSchema):
     declarationCountry = fields.String(required=True)
     vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
     vatPercent = _amount()
@@ -428,7 +444,7 @@ class TaxRowSchema(Schema):
     gross = _amount()
 
 
-class LineSchema(Schema):
+class LineSchema(ResponseSchema):
     orderItemReference = fields.Integer(required=True)
     productId = fields.String(allow_none=True, required=True)
     description = fields.String(allow_none=True, required=True)
@@ -440,7 +456,7 @@ class LineSchema(Schema):
     gross = _amount()
 
 
-class VersionSummarySchema(Schema):
+class VersionSummarySchema(ResponseSchema):
     version = fields.Integer(required=True)
     grossTotal = _amount()
     netTotal = _amount()
@@ -459,7 +475,7 @@ class VersionSchema(VersionSummarySchema):
     details = fields.Dict(required=True)
 
 
-class CreditNoteSchema(Schema):
+class CreditNoteSchema(ResponseSchema):
     reference = fields.String(required=True)
     nullifiesVersion = fields.Integer(required=True)
     documentDate = fields.Date(required=True)
@@ -469,7 +485,7 @@ class CreditNoteSchema(Schema):
     taxes = fields.List(fields.Nested(TaxRowSchema), required=True)
 
 
-class InvoiceBodySchema(Schema):
+class InvoiceBodySchema(ResponseSchema):
     invoiceReference = fields.String(required=True)
     orderReference = fields.String(required=True)
     customerNumber = fields.String(required=True)
@@ -483,7 +499,7 @@ class InvoiceResponseSchema(InvoiceBodySchema, WriteResponseSchema):
     """An invoice, as answered by a write."""
 
 
-class RefundSchema(Schema):
+class RefundSchema(ResponseSchema):
     id = fields.String(required=True)
     amount = _amount()
     currency = fields.String(required=True)
@@ -494,7 +510,7 @@ class RefundSchema(Schema):
     createdAt = UtcDateTime(required=True)
 
 
-class RefundsResponseSchema(Schema):
+class RefundsResponseSchema(ResponseSchema):
     refunds = fields.List(fields.Nested(RefundSchema), required=True)
 
 
@@ -517,13 +533,13 @@ class CorrectionResponseSchema(WriteResponseSchema):
     refund = fields.Nested(RefundSchema, allow_none=True, required=True)
 
 
-class JournalLineSchema(Schema):
+class JournalLineSchema(ResponseSchema):
     account = fields.String(required=True)
     debit = _amount()
     credit = _amount()
 
 
-class JournalEntrySchema(Schema):
+class JournalEntrySchema(ResponseSchema):
     id = fields.String(required=True)
     kind = fields.String(required=True)
     documentReference = fields.String(required=True)
@@ -532,7 +548,7 @@ class JournalEntrySchema(Schema):
     lines = fields.List(fields.Nested(JournalLineSchema), required=True)
 
 
-class JournalResponseSchema(Schema):
+class JournalResponseSchema(ResponseSchema):
     entries = fields.List(fields.Nested(JournalEntrySchema), required=True)
 
 
@@ -542,19 +558,19 @@ class TaxReportRowSchema(TaxRowSchema):
     currency = fields.String(required=True)
 
 
-class TaxReportResponseSchema(Schema):
+class TaxReportResponseSchema(ResponseSchema):
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
     rows = fields.List(fields.Nested(TaxReportRowSchema), required=True)
 
 
-class FieldErrorSchema(Schema):
+class FieldErrorSchema(ResponseSchema):
     field = fields.String(required=True)
     code = fields.String(required=True)
     message = fields.String(required=True)
 
 
-class ProblemSchema(Schema):
+class ProblemSchema(ResponseSchema):
     """RFC 9457 problem details with a stable code and every field error."""
 
     type = fields.String(required=True)
