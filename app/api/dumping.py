@@ -72,11 +72,27 @@ def _serializer(field: mm_fields.Field) -> Serializer | None:
         or type(field).get_value is not mm_fields.Field.get_value
     ):
         return None
-    if isinstance(field, mm_fields.Nested):
-        nested_schema = field.schema
-        if field.many or type(field)._serialize is not mm_fields.Nested._serialize:
+    return _nested_dump(field) or field._serialize  # what field.serialize calls
+
+
+def _nested_dump(field: mm_fields.Field) -> Serializer | None:
+    """The compiled dump of a nested object or of a list of them; None for any other field,
+    and for nested objects whose schema has no compiled dump."""
+    if isinstance(field, mm_fields.List) and type(field)._serialize is mm_fields.List._serialize:
+        each = _nested_dump(field.inner)
+        if each is None:
             return None
-        nested = compile_dumper(nested_schema)
+
+        def dump_list(value: Any, attr: str, obj: Any) -> Any:
+            return None if value is None else [each(item, attr, obj) for item in value]
+
+        return dump_list
+    if (
+        isinstance(field, mm_fields.Nested)
+        and not field.many
+        and type(field)._serialize is mm_fields.Nested._serialize
+    ):
+        nested = compile_dumper(field.schema)
         if nested is None:
             return None
 
@@ -84,16 +100,4 @@ def _serializer(field: mm_fields.Field) -> Serializer | None:
             return None if value is None else nested(value)
 
         return dump_nested
-    if isinstance(field, mm_fields.List):
-        if type(field)._serialize is not mm_fields.List._serialize:
-            return None
-        inner = _serializer(field.inner) if isinstance(field.inner, mm_fields.Nested) else None
-        if inner is None:
-            return field._serialize  # what field.serialize calls
-        each = inner
-
-        def dump_list(value: Any, attr: str, obj: Any) -> Any:
-            return None if value is None else [each(item, attr, obj) for item in value]
-
-        return dump_list
-    return field._serialize  # what field.serialize calls
+    return None

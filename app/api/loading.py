@@ -14,9 +14,10 @@ and how, exactly as before. So marshmallow alone decides every error, and the fa
 ever answers bodies marshmallow accepts, with the same result (tests/unit/test_loading.py
 compares the two on valid bodies and on thousands of broken ones).
 
-A schema uses options this does not read (hooks other than `validates_schema`, `many`,
+A schema using options this does not read (hooks other than `validates_schema`, `many`,
 `partial`, unknown fields other than refused, dotted attributes, a field's own pre- or
-post-load functions): `compile_loader` returns None and marshmallow loads it alone.
+post-load functions) gets no compiled load: `compile_loader` returns None and marshmallow
+loads it alone, also where it is nested in a compiled one.
 """
 
 from __future__ import annotations
@@ -111,56 +112,8 @@ def _converter(field: mm_fields.Field, key: str | None) -> Converter | None:
     `field.deserialize(value, key, data)` makes it."""
     if field.pre_load or field.post_load:
         return None
+    convert = _direct(field) or _deserializer(field, key)
     validators = tuple(field.validators)
-    convert: Converter
-    if type(field) is fields.Nested:
-        if field.many or (field.unknown is not None and field.unknown != RAISE):
-            return None
-        nested = compile_loader(field.schema)
-        if nested is None:
-            return None
-
-        def convert(value: Any, data: Any) -> Any:
-            if type(value) is not dict:
-                raise Unsure
-            return nested(value)
-
-    elif type(field) is fields.List:
-        inner = field.inner
-        element = _converter(inner, None)
-        if element is None:
-            return None
-        inner_null = inner.allow_none
-
-        def convert(value: Any, data: Any) -> Any:
-            if type(value) is not list:
-                raise Unsure
-            out: list[Any] = []
-            for each in value:
-                if each is None:
-                    if not inner_null:
-                        raise Unsure
-                    out.append(None)
-                else:
-                    out.append(element(each, None))
-            return out
-
-    elif type(field) in (fields.String, fields.Email):
-
-        def convert(value: Any, data: Any) -> Any:
-            if type(value) is not str:
-                raise Unsure
-            return value
-
-    else:
-        deserialize = field._deserialize  # what field.deserialize calls
-
-        def convert(value: Any, data: Any) -> Any:
-            try:
-                return deserialize(value, key, data)
-            except ValidationError as error:
-                raise Unsure from error
-
     if not validators:
         return convert
 
@@ -174,3 +127,60 @@ def _converter(field: mm_fields.Field, key: str | None) -> Converter | None:
         return output
 
     return validated
+
+
+def _direct(field: mm_fields.Field) -> Converter | None:
+    """Nested objects and lists through their compiled loads, strings as they are; None for
+    any other field, and where a nested schema has no compiled load."""
+    if type(field) is fields.Nested and not field.many and field.unknown in (None, RAISE):
+        nested = compile_loader(field.schema)
+        if nested is None:
+            return None
+
+        def load_nested(value: Any, data: Any) -> Any:
+            if type(value) is not dict:
+                raise Unsure
+            return nested(value)
+
+        return load_nested
+    if type(field) is fields.List:
+        element = _converter(field.inner, None)
+        if element is None:
+            return None
+        null_allowed = field.inner.allow_none
+
+        def load_list(value: Any, data: Any) -> Any:
+            if type(value) is not list:
+                raise Unsure
+            out: list[Any] = []
+            for each in value:
+                if each is None:
+                    if not null_allowed:
+                        raise Unsure
+                    out.append(None)
+                else:
+                    out.append(element(each, None))
+            return out
+
+        return load_list
+    if type(field) in (fields.String, fields.Email):
+
+        def load_string(value: Any, data: Any) -> Any:
+            if type(value) is not str:
+                raise Unsure  # bytes, or not a string at all
+            return value
+
+        return load_string
+    return None
+
+
+def _deserializer(field: mm_fields.Field, key: str | None) -> Converter:
+    deserialize = field._deserialize  # what field.deserialize calls
+
+    def convert(value: Any, data: Any) -> Any:
+        try:
+            return deserialize(value, key, data)
+        except ValidationError as error:
+            raise Unsure from error
+
+    return convert

@@ -138,3 +138,14 @@ def test_a_schema_with_a_dump_hook_is_left_to_marshmallow() -> None:
         "at": "2024-06-01T00:00:00+00:00",
         "marked": True,
     }
+
+    class Holder(schemas.ResponseSchema):
+        hooked = fields.Nested(Hooked)
+        many = fields.List(fields.Nested(Hooked))
+
+    holder = Holder()
+    obj = {"hooked": {"at": datetime(2024, 6, 1, tzinfo=UTC)}, "many": [{}]}
+
+    assert compile_dumper(holder) is not None  # the nested schema alone is marshmallow's
+    assert holder.dump(obj) == Schema.dump(holder, obj)
+    assert holder.dump(obj)["many"] == [{"marked": True}]

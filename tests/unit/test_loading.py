@@ -261,7 +261,7 @@ class _Holder(schemas.StrictSchema):
     inner = fields.Nested(_WithPostLoad)
 
 
-@pytest.mark.parametrize("schema_class", [_WithPostLoad, _Dotted, _Holder])
+@pytest.mark.parametrize("schema_class", [_WithPostLoad, _Dotted])
 def test_a_schema_with_options_it_does_not_read_is_left_to_marshmallow(
     schema_class: type[Schema], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,6 +270,18 @@ def test_a_schema_with_options_it_does_not_read_is_left_to_marshmallow(
     assert compile_loader(schema_class()) is None
     assert _WithPostLoad().load({"name": "ab"}) == {"name": "AB"}
     assert _Dotted().load({"name": "ab"}) == {"person": {"name": "ab"}}
+
+
+def test_such_a_schema_nested_in_a_compiled_one_is_loaded_by_marshmallow() -> None:
+    schema = _Holder()
+
+    assert compile_loader(schema) is not None
+    assert _compiled(schema, {"inner": {"name": "ab"}}) == ("loaded", {"inner": {"name": "AB"}})
+    assert _compiled(schema, {"inner": {"name": 5}}) == ("unsure", None)
+    assert _reference(schema, {"inner": {"name": 5}}) == (
+        "refused",
+        {"inner": {"name": ["Not a valid string."]}},
+    )
 
 
 def test_the_production_load_answers_marshmallows_errors(monkeypatch: pytest.MonkeyPatch) -> None:
