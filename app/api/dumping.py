@@ -19,8 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from marshmallow import Schema
-from marshmallow import fields as mm_fields
+from marshmallow import Schema, fields
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from marshmallow.utils import get_value, missing
 
@@ -64,21 +63,21 @@ def compile_dumper(schema: Schema) -> Dumper | None:
     return dump
 
 
-def _serializer(field: mm_fields.Field) -> Serializer | None:
+def _serializer(field: fields.Field) -> Serializer | None:
     """A looked-up value to its dumped form, as `field.serialize` makes it."""
     if (
         not field._CHECK_ATTRIBUTE
-        or type(field).serialize is not mm_fields.Field.serialize
-        or type(field).get_value is not mm_fields.Field.get_value
+        or type(field).serialize is not fields.Field.serialize
+        or type(field).get_value is not fields.Field.get_value
     ):
         return None
     return _nested_dump(field) or field._serialize  # what field.serialize calls
 
 
-def _nested_dump(field: mm_fields.Field) -> Serializer | None:
+def _nested_dump(field: fields.Field) -> Serializer | None:
     """The compiled dump of a nested object or of a list of them; None for any other field,
     and for nested objects whose schema has no compiled dump."""
-    if isinstance(field, mm_fields.List) and type(field)._serialize is mm_fields.List._serialize:
+    if isinstance(field, fields.List) and type(field)._serialize is fields.List._serialize:
         each = _nested_dump(field.inner)
         if each is None:
             return None
@@ -88,9 +87,9 @@ def _nested_dump(field: mm_fields.Field) -> Serializer | None:
 
         return dump_list
     if (
-        isinstance(field, mm_fields.Nested)
+        isinstance(field, fields.Nested)
         and not field.many
-        and type(field)._serialize is mm_fields.Nested._serialize
+        and type(field)._serialize is fields.Nested._serialize
     ):
         nested = compile_dumper(field.schema)
         if nested is None:

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Response, current_app, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api import fields, jsonio, views
+from app.api import jsonio, views
 from app.api import schemas as s
 from app.api.auth import require_business, require_staff
 from app.api.jsonio import DecimalParser

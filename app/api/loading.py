@@ -25,13 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError
-from marshmallow import fields as mm_fields
+from marshmallow import RAISE, Schema, ValidationError, fields
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 from marshmallow.error_store import ErrorStore
 from marshmallow.utils import missing
-
-from app.api import fields
 
 Loader = Callable[[Any], dict[str, Any]]
 Converter = Callable[[Any, Any], Any]
@@ -107,7 +104,7 @@ def _validate_schema(schema: Schema, result: dict[str, Any], data: Any) -> None:
         raise Unsure
 
 
-def _converter(field: mm_fields.Field, key: str | None) -> Converter | None:
+def _converter(field: fields.Field, key: str | None) -> Converter | None:
     """A present, non-null value (at `key` in the body `data`) to its loaded form, as
     `field.deserialize(value, key, data)` makes it."""
     if field.pre_load or field.post_load:
@@ -129,7 +126,7 @@ def _converter(field: mm_fields.Field, key: str | None) -> Converter | None:
     return validated
 
 
-def _direct(field: mm_fields.Field) -> Converter | None:
+def _direct(field: fields.Field) -> Converter | None:
     """Nested objects and lists through their compiled loads, strings as they are; None for
     any other field, and where a nested schema has no compiled load."""
     if type(field) is fields.Nested and not field.many and field.unknown in (None, RAISE):
@@ -174,7 +171,7 @@ def _direct(field: mm_fields.Field) -> Converter | None:
     return None
 
 
-def _deserializer(field: mm_fields.Field, key: str | None) -> Converter:
+def _deserializer(field: fields.Field, key: str | None) -> Converter:
     deserialize = field._deserialize  # what field.deserialize calls
 
     def convert(value: Any, data: Any) -> Any:

@@ -10,11 +10,10 @@ from functools import cached_property
 from typing import Any
 
 import pycountry
-from marshmallow import RAISE, Schema, ValidationError, types, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, types, validate, validates_schema
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from app.api import fields
 from app.api.dumping import Dumper, compile_dumper
 from app.api.loading import Loader, Unsure, compile_loader
 from app.domain.money import decimals_of

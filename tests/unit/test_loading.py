@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from marshmallow import Schema, ValidationError, post_load
+from marshmallow import Schema, ValidationError, fields, post_load
 
-from app.api import fields, schemas
+from app.api import schemas
 from app.api.loading import Unsure, compile_loader
 from tests.factories import InvoiceFactory, OrderFactory, correction, item
 
