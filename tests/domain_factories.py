@@ -9,7 +9,7 @@ from typing import Any
 import factory
 
 from app.domain import ledger
-from app.domain.model import Effects, InvoiceSpec, ItemSpec, Order
+from app.domain.model import CreditItem, Effects, InvoiceSpec, ItemSpec, Order
 
 
 class ItemSpecFactory(factory.Factory):
@@ -63,6 +63,16 @@ def invoice_open(order: Order, **fields: Any) -> tuple[InvoiceSpec, Effects]:
     spec = InvoiceSpecFactory(**fields)
     _invoice, effects = order.create_invoice(spec)
     return spec, effects
+
+
+def returned(items: list[tuple[int, int]]) -> list[CreditItem]:
+    """Return lines of (position, quantity in thousandths), naming nothing else."""
+    return [CreditItem(ref, quantity_milli) for ref, quantity_milli in items]
+
+
+def goodwilled(items: list[tuple[int, int]]) -> list[CreditItem]:
+    """Goodwill lines of (position, gross in minor units), each one unit at that price."""
+    return [CreditItem(ref, 1000, unit_gross=gross) for ref, gross in items]
 
 
 def restated(order: Order, **price_changes: int) -> list[ItemSpec]:

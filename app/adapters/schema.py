@@ -208,6 +208,8 @@ credits = Table(
     Column("lines", JSON, nullable=False),
     Column("taxes", JSON, nullable=False),
     _created(),
+    Column("invoice_reference", String(30)),
+    Column("credit_date", Date),
     _order_fk("credits"),
     CheckConstraint("kind in ('return', 'goodwill')", name="kind"),
     Index("ix_credits_order", "business_code", "order_reference"),
@@ -223,6 +225,7 @@ cancellations = Table(
     Column("item_refs", JSON, nullable=False),
     Column("document_date", Date, nullable=False),
     _created(),
+    Column("invoice_reference", String(30)),
     _order_fk("cancellations"),
 )
 

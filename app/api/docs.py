@@ -37,17 +37,17 @@ from werkzeug.exceptions import NotFound
 from app.api import examples
 from app.api import schemas as s
 
-API_PREFIX = "/accounting/v1/businesses/{business}"
+API_PREFIX = "/accounting/v1/businesses/{businessCode}"
 HEADER_COMMENT = (
     "# Generated from the endpoints' marshmallow schemas; do not edit by hand.\n"
     "# Regenerate: python -m app.api.openapi_cli (also `accounting openapi`).\n"
 )
 WRITE_METHODS = ("post", "put", "patch")
-ORDERS = "/customers/{customer}/orders"
+ORDERS = "/customers/{customerNumber}/orders"
 # Reads whose answer carries the order's version as ETag, always.
 VERSIONED_READS = (
-    "/customers/{customer}/orders/{order_ref}",
-    "/customers/{customer}/orders/{order_ref}/invoices/{invoice_ref}",
+    "/customers/{customerNumber}/orders/{orderReference}",
+    "/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}",
 )
 
 DESCRIPTION = """\
@@ -287,7 +287,10 @@ class Contract(BasePlugin):
 
 
 def _put_key() -> tuple[str, str]:
-    return ("/customers/{customer}/orders/{order_ref}/invoices/{invoice_ref}", "put")
+    return (
+        "/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}",
+        "put",
+    )
 
 
 def _request_example(operation: dict[str, Any], relative: str, method: str) -> None:

@@ -19,10 +19,10 @@ CREDIT_NOTE_REFERENCE = "GDE12345678901"
 REQUEST_ID = "23c9579b-baaf-468f-a529-f876226e183c"
 
 PATH_PARAMETERS = {
-    "business": ("businessCode: the legal entity (tenant), e.g. 1000 for DE/EUR.", BUSINESS),
-    "customer": ("customerNumber: the merchant's customer identifier (1-30).", CUSTOMER),
-    "order_ref": ("orderReference: the merchant's order reference (1-16).", ORDER_REFERENCE),
-    "invoice_ref": ("invoiceReference: as sent when the invoice was created.", INVOICE_REFERENCE),
+    "businessCode": ("The legal entity (tenant), e.g. 1000 for DE/EUR.", BUSINESS),
+    "customerNumber": ("The merchant's customer identifier (1-30).", CUSTOMER),
+    "orderReference": ("The merchant's order reference (1-16).", ORDER_REFERENCE),
+    "invoiceReference": ("As sent when the invoice was created.", INVOICE_REFERENCE),
 }
 
 BILL_TO = {
@@ -112,27 +112,55 @@ CORRECTION_RESPONSE = {
     "refund": None,
 }
 
+# Riverty's published samples for the other writes, on the seed's position 1 (11.90 at 19 %).
 CANCELLATION = {
-    "cancellationReference": "CDE12345678901",
-    "reason": "CUSTOMER_CANCELLATION",
+    "cancellationDate": "2018-03-21T00:00:00.0000000+00:00",
+    "cancellationReason": "OUT_OF_STOCK",
+    "invoiceReference": INVOICE_REFERENCE,
     "items": [{"orderItemReference": 1}],
 }
 
 RETURN = {
+    "invoiceReference": INVOICE_REFERENCE,
+    "returnDate": "2018-09-11",
+    "returnReason": "CUSTOMER_RETURN",
     "returnReference": "RDE12345678901",
-    "returnDate": "2018-11-20",
-    "reason": "CUSTOMER_RETURN",
-    "items": [{"orderItemReference": 1, "quantity": 1}],
-    "bankDetails": {"iban": "DE89370400440532013000", "accountOwner": "Erika Mustermann"},
+    "items": [
+        {
+            "grossUnitPrice": Decimal("11.9"),
+            "orderItemReference": 1,
+            "quantity": 1,
+            "vatAmount": Decimal("1.9"),
+            "vatPercent": 19,
+            "vatType": "NORMAL",
+        }
+    ],
+    "bankDetails": {
+        "bic": "GENODEM1MSC",
+        "iban": "DE51100100501234567890",
+        "accountOwner": "Max Mustermann",
+    },
 }
 
 GOODWILL = {
+    "creditDate": "2018-11-21",
+    "goodwillDate": "2018-11-21",
+    "goodwillReason": "ARTICLE_DEFECTIVE",
     "goodwillReference": "GDE12345678902",
-    "reason": "ARTICLE_DEFECTIVE",
-    "items": [{"orderItemReference": 1, "grossAmount": Decimal("2.00")}],
+    "invoiceReference": INVOICE_REFERENCE,
+    "items": [
+        {
+            "grossUnitPrice": Decimal("2.00"),
+            "orderItemReference": 1,
+            "quantity": 1,
+            "vatAmount": Decimal("0.32"),
+            "vatPercent": 19,
+            "vatType": "NORMAL",
+        }
+    ],
 }
 
-PAYMENT = {"provider": "VISA", "amount": Decimal("11.90"), "paymentReference": "PAY0001"}
+PAYMENT = {"authorizedAmount": Decimal("11.90"), "paymentProvider": "VISA"}
 
 PROBLEM = {
     "type": "https://errors.accounting.example/gross-price-increase",
@@ -152,38 +180,44 @@ PROBLEM = {
 
 # Request bodies by (path after the business prefix, method).
 REQUESTS: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
-    ("/customers/{customer}/orders", "post"): ("Seed 001: the order", ORDER),
-    ("/customers/{customer}/orders/{order_ref}/invoices", "post"): (
+    ("/customers/{customerNumber}/orders", "post"): ("Seed 001: the order", ORDER),
+    ("/customers/{customerNumber}/orders/{orderReference}/invoices", "post"): (
         "Seed 001: invoice position 1",
         INVOICE,
     ),
-    ("/customers/{customer}/orders/{order_ref}/invoices/{invoice_ref}", "put"): (
+    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "put"): (
         "Seed 001: update the invoice (the customer's address changed)",
         CORRECTION,
     ),
-    ("/customers/{customer}/orders/{order_ref}/invoices/{invoice_ref}", "post"): (
+    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "post"): (
         "Seed 001: update the invoice (the customer's address changed)",
         CORRECTION,
     ),
-    ("/customers/{customer}/orders/{order_ref}/cancellations", "post"): (
+    ("/customers/{customerNumber}/orders/{orderReference}/cancellations", "post"): (
         "Cancel position 1",
         CANCELLATION,
     ),
-    ("/customers/{customer}/orders/{order_ref}/returns", "post"): ("Return position 1", RETURN),
-    ("/customers/{customer}/orders/{order_ref}/goodwills", "post"): (
+    ("/customers/{customerNumber}/orders/{orderReference}/returns", "post"): (
+        "Return position 1",
+        RETURN,
+    ),
+    ("/customers/{customerNumber}/orders/{orderReference}/goodwills", "post"): (
         "2.00 goodwill on position 1",
         GOODWILL,
     ),
-    ("/customers/{customer}/orders/{order_ref}/payments", "post"): ("Paid by card", PAYMENT),
+    ("/customers/{customerNumber}/orders/{orderReference}/payments", "post"): (
+        "Paid by card",
+        PAYMENT,
+    ),
 }
 
 # Successful answers by (path after the business prefix, method).
 RESPONSES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
-    ("/customers/{customer}/orders/{order_ref}/invoices/{invoice_ref}", "put"): (
+    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "put"): (
         "Seed 001: version 2 to the new address, amounts unchanged",
         CORRECTION_RESPONSE,
     ),
-    ("/customers/{customer}/orders/{order_ref}/invoices/{invoice_ref}", "post"): (
+    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "post"): (
         "Seed 001: version 2 to the new address, amounts unchanged",
         CORRECTION_RESPONSE,
     ),

@@ -24,7 +24,7 @@ from app.domain.money import bp_to_rate, decimals_of, rate_to_bp
 from app.domain.tax_change import MODES, TaxChange
 from app.service import tax_correction as tc
 
-PREFIX = "/accounting/v1/businesses/<string(maxlength=16):business>/tax-corrections"
+PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/tax-corrections"
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 READ_ERRORS = (401, 403, 404, 429)
 LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
@@ -41,7 +41,7 @@ blp = JobsBlueprint(
 
 @blp.before_request
 def _authorize() -> None:
-    principal = require_business((request.view_args or {}).get("business", ""))
+    principal = require_business((request.view_args or {}).get("businessCode", ""))
     require_staff(principal)
     g.principal = principal
 
@@ -185,7 +185,7 @@ class TaxCorrections(MethodView):
     @blp.arguments(TaxCorrectionSchema())
     @blp.response(202, QueuedJobSchema, headers=LOCATION)
     @_documented(*WRITE_ERRORS)
-    def post(self, body: dict[str, Any], business: str) -> Response:
+    def post(self, body: dict[str, Any], businessCode: str) -> Response:
         """Queue a VAT-rate change for every invoice of a period; a worker carries it out.
 
         keep-gross keeps prices and splits net and VAT anew; keep-net keeps each unit's net,
@@ -210,7 +210,7 @@ class TaxCorrections(MethodView):
 
         answer, replayed = tc.create_job(
             _sessions(),
-            business,
+            businessCode,
             change,
             body["dryRun"],
             g.principal.prefix,
@@ -221,15 +221,15 @@ class TaxCorrections(MethodView):
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
         response.headers["Location"] = url_for(
-            ".TaxCorrection", business=business, job_id=answer["jobId"]
+            ".TaxCorrection", businessCode=businessCode, jobId=answer["jobId"]
         )
         return response
 
 
-@blp.route("/<string(maxlength=36):job_id>")
+@blp.route("/<string(maxlength=36):jobId>")
 class TaxCorrection(MethodView):
     @blp.response(200, JobSchema)
     @_documented(*READ_ERRORS)
-    def get(self, business: str, job_id: str) -> Any:
+    def get(self, businessCode: str, jobId: str) -> Any:
         """A job's status, counts per outcome, progress and the invoices it could not correct."""
-        return _present(tc.job_report(_sessions(), business, job_id))
+        return _present(tc.job_report(_sessions(), businessCode, jobId))

@@ -53,12 +53,16 @@ GOODWILL_REASONS = (
     "CORRECTION_VOUCHER",
     "ARTICLE_DEFECTIVE",
     "CORRECTION_PRICE",
+    "LOSS_OF_RETURN_POST",
+    "LOSS_OF_RETURN_WAREHOUSE",
     "LOSS_OF_DELIVERY",
-    "WRONG_DELIVERY",
-    "WRONG_ARTICLE",
-    "PRICE_REDUCTION",
-    "SHIPPING_COSTS",
+    "CONTRADICTION_OF_SIGNATURE",
+    "FRAUD",
+    "ISSUE_IN_STORE",
+    "REFUND_EXPRESS_COSTS",
     "OTHER",
+    "LOSS_OF_DELIVERY_WARENPOST",
+    "WRONG_DELIVERY",
 )
 
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T[0-9:.+\-Z]*)?$")
@@ -311,42 +315,73 @@ class CorrectionQuerySchema(StrictSchema):
 
 
 class CancellationSchema(UniqueItems):
-    cancellationReference = _reference()
-    cancellationDate = LenientDate()
-    reason = fields.String(validate=validate.OneOf(CANCELLATION_REASONS))
+    """Riverty's cancellation: whole open positions."""
+
+    cancellationDate = LenientDate(required=True)
+    cancellationReason = fields.String(required=True, validate=validate.OneOf(CANCELLATION_REASONS))
+    invoiceReference = _reference(
+        metadata={
+            "description": "Recorded with the cancellation; cancelled positions are "
+            "never on an invoice, so it is not checked."
+        }
+    )
     items = _items(ItemReferenceSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
 
 
-class ReturnItemSchema(StrictSchema):
+class CreditItemSchema(StrictSchema):
+    """A returned position as Riverty sends it: the price fields, when sent, must agree with
+    the position as invoiced; the credit always follows the position's booked figures."""
+
     orderItemReference = _item_reference(required=True)
     quantity = Quantity(required=True, maximum=Decimal(1_000_000))
+    grossUnitPrice = Number(minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT)
+    vatAmount = Number(minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT)
+    vatPercent = Number(minimum=Decimal(0), maximum=Decimal(100))
+    vatType = fields.String(validate=validate.OneOf(VAT_TYPES))
 
 
 class ReturnSchema(UniqueItems):
+    """Riverty's return: whole or partial quantities of invoiced positions."""
+
     returnReference = _reference(required=True)
     returnDate = LenientDate()
-    reason = fields.String(validate=validate.OneOf(RETURN_REASONS))
-    items = _items(ReturnItemSchema)
+    returnReason = fields.String(required=True, validate=validate.OneOf(RETURN_REASONS))
+    invoiceReference = _reference(
+        metadata={"description": "When sent, every position must be on this invoice."}
+    )
+    items = _items(CreditItemSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
 
 
-class GoodwillItemSchema(StrictSchema):
-    orderItemReference = _item_reference(required=True)
-    grossAmount = Positive(required=True, maximum=MAX_AMOUNT)
+class GoodwillItemSchema(CreditItemSchema):
+    """A goodwill line: quantity x grossUnitPrice is the gross credited on the position, at
+    the position's VAT type and rate."""
+
+    grossUnitPrice = Positive(required=True, maximum=MAX_AMOUNT)
 
 
 class GoodwillSchema(UniqueItems):
+    """Riverty's goodwill: a gross amount credited on invoiced positions."""
+
     goodwillReference = _reference(required=True)
     goodwillDate = LenientDate()
-    reason = fields.String(validate=validate.OneOf(GOODWILL_REASONS))
+    goodwillReason = fields.String(required=True, validate=validate.OneOf(GOODWILL_REASONS))
+    creditDate = LenientDate(
+        metadata={"description": "Recorded with the goodwill; the booking's date is goodwillDate."}
+    )
+    invoiceReference = _reference(
+        metadata={"description": "When sent, every position must be on this invoice."}
+    )
     items = _items(GoodwillItemSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
 
 
 class PaymentSchema(StrictSchema):
-    amount = Positive(maximum=MAX_AMOUNT)
-    provider = _text(40, required=True)
+    """Riverty's payment; without authorizedAmount, everything that is open."""
+
+    authorizedAmount = Positive(maximum=MAX_AMOUNT)
+    paymentProvider = _text(30, required=True)
     paymentReference = _text(64)
     paymentDate = LenientDate()
 

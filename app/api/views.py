@@ -22,8 +22,9 @@ from app.domain.model import Effects
 from app.domain.money import bp_to_rate, to_major
 from app.service.orders import Context, Idempotency, OrderService, Outcome, Present
 
-PREFIX = "/accounting/v1/businesses/<string(maxlength=16):business>"
-ORDER = "/customers/<string(maxlength=30):customer>/orders/<string(maxlength=16):order_ref>"
+PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>"
+ORDERS = "/customers/<string(maxlength=30):customerNumber>/orders"
+ORDER = ORDERS + "/<string(maxlength=16):orderReference>"
 ERRORS = (400, 401, 404, 409, 412, 413, 415, 422, 429, 503)
 
 
@@ -36,7 +37,7 @@ blp = ApiBlueprint("accounting", __name__, url_prefix=PREFIX, description="Order
 
 @blp.before_request
 def _authorize() -> None:
-    g.principal = require_business((request.view_args or {}).get("business", ""))
+    g.principal = require_business((request.view_args or {}).get("businessCode", ""))
 
 
 def service() -> OrderService:
@@ -44,9 +45,11 @@ def service() -> OrderService:
     return result
 
 
-def context(business: str, customer: str, order_ref: str) -> Context:
+def context(business: str, customer: str, order_reference: str) -> Context:
     """The order addressed by the path, with the client's If-Match and idempotency key."""
-    return Context(business, customer, order_ref, if_match=_if_match(), idempotency=idempotency())
+    return Context(
+        business, customer, order_reference, if_match=_if_match(), idempotency=idempotency()
+    )
 
 
 def _if_match() -> int | None:
@@ -148,14 +151,14 @@ INVOICE_RESPONSE = s.InvoiceResponseSchema()
 CORRECTION_RESPONSE = s.CorrectionResponseSchema()
 
 
-@blp.route("/customers/<string(maxlength=30):customer>/orders")
+@blp.route(ORDERS)
 class Orders(MethodView):
     @blp.arguments(s.OrderSchema())
     @blp.response(200, s.OrderResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str) -> Response:
+    def post(self, body: dict[str, Any], businessCode: str, customerNumber: str) -> Response:
         """Create an order: positions as sent; nothing is booked yet."""
-        ctx = context(business, customer, body["orderReference"])
+        ctx = context(businessCode, customerNumber, body["orderReference"])
         present = dumped(ORDER_RESPONSE, lambda order, _: Presenter(order).order_body())
         outcome = service().create_order(ctx, body, present)
         return answer(outcome)
@@ -165,9 +168,9 @@ class Orders(MethodView):
 class OrderResource(MethodView):
     @blp.response(200, s.OrderBodySchema)
     @errors_documented
-    def get(self, business: str, customer: str, order_ref: str) -> dict[str, Any]:
+    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> dict[str, Any]:
         """Read an order: positions with their states, and its totals."""
-        order = service().get_order(Context(business, customer, order_ref))
+        order = service().get_order(Context(businessCode, customerNumber, orderReference))
         g.etag = order.version
         return Presenter(order).order_body()
 
@@ -177,23 +180,29 @@ class Invoices(MethodView):
     @blp.arguments(s.CreateInvoiceSchema())
     @blp.response(200, s.InvoiceResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
+    def post(
+        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
+    ) -> Any:
         """Invoice whole open positions; books receivable against revenue and VAT."""
         outcome = service().create_invoice(
-            context(business, customer, order_ref),
+            context(businessCode, customerNumber, orderReference),
             body,
             dumped(INVOICE_RESPONSE, lambda order, inv: Presenter(order).invoice(inv)),
         )
         return answer(outcome)
 
 
-@blp.route(ORDER + "/invoices/<string(maxlength=30):invoice_ref>")
+@blp.route(ORDER + "/invoices/<string(maxlength=30):invoiceReference>")
 class InvoiceResource(MethodView):
     @blp.response(200, s.InvoiceBodySchema)
     @errors_documented
-    def get(self, business: str, customer: str, order_ref: str, invoice_ref: str) -> Any:
+    def get(
+        self, businessCode: str, customerNumber: str, orderReference: str, invoiceReference: str
+    ) -> Any:
         """Read an invoice with every version and credit note."""
-        order, invoice = service().get_invoice(Context(business, customer, order_ref), invoice_ref)
+        order, invoice = service().get_invoice(
+            Context(businessCode, customerNumber, orderReference), invoiceReference
+        )
         g.etag = order.version
         return Presenter(order).invoice(invoice)
 
@@ -205,16 +214,16 @@ class InvoiceResource(MethodView):
         self,
         query: dict[str, Any],
         body: dict[str, Any],
-        business: str,
-        customer: str,
-        order_ref: str,
-        invoice_ref: str,
+        businessCode: str,
+        customerNumber: str,
+        orderReference: str,
+        invoiceReference: str,
     ) -> Any:
         """Correct an issued invoice: credit note, new version, tax rebooking, refund."""
         dry_run = query["dryRun"]
         outcome = service().correct_invoice(
-            context(business, customer, order_ref),
-            invoice_ref,
+            context(businessCode, customerNumber, orderReference),
+            invoiceReference,
             body,
             dumped(
                 CORRECTION_RESPONSE,
@@ -232,9 +241,11 @@ class Cancellations(MethodView):
     @blp.arguments(s.CancellationSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
+    def post(
+        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
+    ) -> Any:
         """Cancel whole open positions; refunds what was paid for them, if anything."""
-        ctx = context(business, customer, order_ref)
+        ctx = context(businessCode, customerNumber, orderReference)
         return answer(service().cancel(ctx, body, EVENT))
 
 
@@ -243,9 +254,11 @@ class Returns(MethodView):
     @blp.arguments(s.ReturnSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
+    def post(
+        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
+    ) -> Any:
         """Return whole or partial quantities of invoiced positions."""
-        ctx = context(business, customer, order_ref)
+        ctx = context(businessCode, customerNumber, orderReference)
         return answer(service().return_items(ctx, body, EVENT))
 
 
@@ -254,9 +267,11 @@ class Goodwills(MethodView):
     @blp.arguments(s.GoodwillSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
+    def post(
+        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
+    ) -> Any:
         """Credit a gross amount on invoiced positions."""
-        ctx = context(business, customer, order_ref)
+        ctx = context(businessCode, customerNumber, orderReference)
         return answer(service().grant_goodwill(ctx, body, EVENT))
 
 
@@ -265,9 +280,11 @@ class Payments(MethodView):
     @blp.arguments(s.PaymentSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], business: str, customer: str, order_ref: str) -> Any:
+    def post(
+        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
+    ) -> Any:
         """Book a payment; without an amount, everything that is open."""
-        ctx = context(business, customer, order_ref)
+        ctx = context(businessCode, customerNumber, orderReference)
         return answer(service().receive_payment(ctx, body, EVENT))
 
 
@@ -275,9 +292,9 @@ class Payments(MethodView):
 class Refunds(MethodView):
     @blp.response(200, s.RefundsResponseSchema)
     @errors_documented
-    def get(self, business: str, customer: str, order_ref: str) -> Any:
+    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Any:
         """Refunds of an order, oldest first."""
-        order, refunds = service().refunds(Context(business, customer, order_ref))
+        order, refunds = service().refunds(Context(businessCode, customerNumber, orderReference))
         presenter = Presenter(order)
         return {"refunds": [presenter.refund(r) for r in refunds]}
 
@@ -286,9 +303,9 @@ class Refunds(MethodView):
 class Journal(MethodView):
     @blp.response(200, s.JournalResponseSchema)
     @errors_documented
-    def get(self, business: str, customer: str, order_ref: str) -> Any:
+    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Any:
         """The ledger entries booked for an order."""
-        order, entries = service().journal(Context(business, customer, order_ref))
+        order, entries = service().journal(Context(businessCode, customerNumber, orderReference))
         presenter = Presenter(order)
         return {"entries": [presenter.journal_entry(e) for e in entries]}
 
@@ -298,9 +315,9 @@ class TaxReport(MethodView):
     @blp.arguments(s.TaxReportQuerySchema(), location="query")
     @blp.response(200, s.TaxReportResponseSchema)
     @errors_documented
-    def get(self, query: dict[str, Any], business: str) -> Any:
+    def get(self, query: dict[str, Any], businessCode: str) -> Any:
         """VAT booked in a period by declaration country, VAT type and rate."""
-        rows = service().tax_report(business, query["from_"], query["to"])
+        rows = service().tax_report(businessCode, query["from_"], query["to"])
         return {
             "from_": query["from_"],
             "to": query["to"],

@@ -7,6 +7,7 @@ after it has taken the order's lock.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,7 +15,8 @@ from typing import Any
 
 from app.domain import ledger
 from app.domain.errors import FieldError, RuleViolation, StateConflict, field_errors
-from app.domain.tax import TaxAmount, TaxKey, line_gross, split_by_rate
+from app.domain.money import bp_to_rate, to_major
+from app.domain.tax import TaxAmount, TaxKey, line_gross, split_by_rate, unit_vat_disagrees
 from app.domain.vatid import is_valid_eu_vat_id
 
 OPEN, INVOICED, CANCELLED = "open", "invoiced", "cancelled"
@@ -46,6 +48,23 @@ class InvoiceSpec:
     due_date: date | None
     item_refs: tuple[int, ...]
     fields: dict[str, Any] = field(default_factory=dict)  # dispatchDate, carrier, ... as JSON
+
+
+@dataclass(frozen=True)
+class CreditItem:
+    """A returned or goodwilled position as the client sends it, amounts in minor units.
+
+    A return credits the position's booked figures; a goodwill credits quantity x unit_gross
+    at the position's VAT type and rate. The other figures, when sent, must agree with the
+    position: they are checked, never booked.
+    """
+
+    item_ref: int
+    quantity_milli: int
+    unit_gross: int | None = None
+    unit_vat: int | None = None
+    rate_bp: int | None = None
+    vat_type: str | None = None
 
 
 @dataclass
@@ -236,6 +255,8 @@ class Credit:
         document_date: date,
         country: str,
         lines: list[dict[str, Any]],
+        invoice_reference: str | None = None,
+        credit_date: date | None = None,
     ):
         taxes = split_by_rate(
             country, ((ln["vat_type"], ln["rate_bp"], ln["gross"]) for ln in lines)
@@ -244,6 +265,8 @@ class Credit:
         self.reference = reference
         self.reason = reason
         self.document_date = document_date
+        self.invoice_reference = invoice_reference
+        self.credit_date = credit_date
         self.lines = lines
         self.taxes = taxes_to_json(taxes)
         self.gross, self.net, self.vat = _totals(taxes)
@@ -255,11 +278,19 @@ class Credit:
 class Cancellation:
     """Whole open positions that will never be invoiced."""
 
-    def __init__(self, reference: str, reason: str | None, item_refs: list[int], when: date):
+    def __init__(
+        self,
+        reference: str,
+        reason: str | None,
+        item_refs: list[int],
+        when: date,
+        invoice_reference: str | None = None,
+    ):
         self.reference = reference
         self.reason = reason
         self.item_refs = item_refs
         self.document_date = when
+        self.invoice_reference = invoice_reference
 
 
 class Payment:
@@ -449,6 +480,7 @@ class Order:
         item_refs: list[int],
         when: date,
         bank_details: dict[str, Any] | None,
+        invoice_reference: str | None = None,
     ) -> Effects:
         """Cancel whole open positions; refund if more was paid than the order is now worth."""
         positions = self._known_positions(item_refs, "items")
@@ -460,7 +492,7 @@ class Order:
         for p in positions:
             p.state = CANCELLED
         effects = Effects(reference)
-        effects.add(Cancellation(reference, reason, item_refs, when))
+        effects.add(Cancellation(reference, reason, item_refs, when, invoice_reference))
         self._settle_overpayment(f"cancellation {reference}", bank_details, effects, when)
         self._touch()
         return effects
@@ -499,24 +531,104 @@ class Order:
         self._touch()
         return effects
 
+    def _check_credit_items(
+        self,
+        positions: list[Position],
+        items: list[CreditItem],
+        invoice_reference: str | None,
+        price_is_the_positions: bool,
+    ) -> None:
+        """What a return or goodwill names besides quantities must agree with the positions
+        as invoiced: their invoice, VAT type and rate, unit VAT and (for a return) price."""
+        errors = []
+        if invoice_reference is not None and self.invoice(invoice_reference) is None:
+            errors.append(
+                FieldError(
+                    "invoiceReference",
+                    "unknown-invoice",
+                    f"order {self.order_reference} has no invoice {invoice_reference}",
+                )
+            )
+            invoice_reference = None
+        for i, (p, item) in enumerate(zip(positions, items, strict=True)):
+            errors.extend(
+                self._credit_item_errors(
+                    f"items[{i}]", p, item, invoice_reference, price_is_the_positions
+                )
+            )
+        if errors:
+            raise field_errors(*errors)
+
+    def _credit_item_errors(
+        self,
+        path: str,
+        p: Position,
+        item: CreditItem,
+        invoice_reference: str | None,
+        price_is_the_positions: bool,
+    ) -> list[FieldError]:
+        major = functools.partial(to_major, currency=self.currency)
+        checks = [
+            (
+                invoice_reference is not None and p.invoice_reference != invoice_reference,
+                "orderItemReference",
+                "not-on-invoice",
+                f"position {p.item_ref} is on invoice {p.invoice_reference}",
+            ),
+            (
+                item.vat_type is not None and item.vat_type != p.vat_type,
+                "vatType",
+                "vat-type-mismatch",
+                f"position {p.item_ref} was invoiced as {p.vat_type}",
+            ),
+            (
+                item.rate_bp is not None and item.rate_bp != p.rate_bp,
+                "vatPercent",
+                "vat-percent-mismatch",
+                f"position {p.item_ref} was invoiced at {bp_to_rate(p.rate_bp)} %",
+            ),
+            (
+                price_is_the_positions
+                and item.unit_gross is not None
+                and item.unit_gross != p.unit_gross,
+                "grossUnitPrice",
+                "price-mismatch",
+                f"position {p.item_ref} was invoiced at {major(p.unit_gross)}",
+            ),
+        ]
+        errors = [
+            FieldError(f"{path}.{name}", code, message)
+            for failed, name, code, message in checks
+            if failed
+        ]
+        if item.unit_vat is not None:
+            unit_gross = p.unit_gross if item.unit_gross is None else item.unit_gross
+            expected = unit_vat_disagrees(item.unit_vat, unit_gross, p.rate_bp)
+            if expected is not None:
+                message = f"sent {major(item.unit_vat)}, but price and rate give {major(expected)}"
+                errors.append(FieldError(f"{path}.vatAmount", "vat-amount-mismatch", message))
+        return errors
+
     def return_items(
         self,
         reference: str,
         reason: str | None,
-        items: list[tuple[int, int]],
+        items: list[CreditItem],
         when: date,
         bank_details: dict[str, Any] | None,
+        invoice_reference: str | None = None,
     ) -> Effects:
-        """Take back whole or partial quantities of invoiced positions."""
-        positions = self._invoiced([ref for ref, _ in items])
+        """Take back whole or partial quantities of invoiced positions at their booked figures."""
+        positions = self._invoiced([item.item_ref for item in items])
+        self._check_credit_items(positions, items, invoice_reference, price_is_the_positions=True)
         errors = [
             FieldError(
                 f"items[{i}].quantity",
                 "return-exceeds-invoiced",
                 f"position {p.item_ref}: {p.quantity_milli - p.returned_milli} left to return",
             )
-            for i, (p, (_, qty)) in enumerate(zip(positions, items, strict=True))
-            if p.returned_milli + qty > p.quantity_milli
+            for i, (p, item) in enumerate(zip(positions, items, strict=True))
+            if p.returned_milli + item.quantity_milli > p.quantity_milli
         ]
         if errors:
             raise StateConflict(
@@ -525,7 +637,8 @@ class Order:
                 code="return-exceeds-invoiced",
             )
         lines = []
-        for p, (_, qty) in zip(positions, items, strict=True):
+        for p, item in zip(positions, items, strict=True):
+            qty = item.quantity_milli
             before = line_gross(p.unit_gross, p.returned_milli)
             after = line_gross(p.unit_gross, p.returned_milli + qty)
             share, left = after - before, p.remaining
@@ -536,26 +649,31 @@ class Order:
             p.returned_milli += qty
             lines.append({**p.document_line(), "quantity_milli": qty, "gross": gross})
         country = self._credit_country(positions[0])
-        credit = Credit(RETURN, reference, reason, when, country, lines)
+        credit = Credit(RETURN, reference, reason, when, country, lines, invoice_reference)
         return self._book_credit(credit, bank_details)
 
     def grant_goodwill(
         self,
         reference: str,
         reason: str | None,
-        items: list[tuple[int, int]],
+        items: list[CreditItem],
         when: date,
         bank_details: dict[str, Any] | None,
+        invoice_reference: str | None = None,
+        credit_date: date | None = None,
     ) -> Effects:
-        """Credit a gross amount on invoiced positions, never more than is left of each."""
-        positions = self._invoiced([ref for ref, _ in items])
+        """Credit quantity x unit price on invoiced positions at their VAT type and rate,
+        never more than is left of each."""
+        positions = self._invoiced([item.item_ref for item in items])
+        self._check_credit_items(positions, items, invoice_reference, price_is_the_positions=False)
+        amounts = [line_gross(item.unit_gross or 0, item.quantity_milli) for item in items]
         errors = [
             FieldError(
-                f"items[{i}].grossAmount",
+                f"items[{i}].grossUnitPrice",
                 "goodwill-exceeds-remaining",
-                f"position {p.item_ref}: at most {p.remaining} minor units left",
+                f"position {p.item_ref}: at most {to_major(p.remaining, self.currency)} left",
             )
-            for i, (p, (_, amount)) in enumerate(zip(positions, items, strict=True))
+            for i, (p, amount) in enumerate(zip(positions, amounts, strict=True))
             if amount > p.remaining
         ]
         if errors:
@@ -565,11 +683,13 @@ class Order:
                 code="goodwill-exceeds-remaining",
             )
         lines = []
-        for p, (_, amount) in zip(positions, items, strict=True):
+        for p, amount in zip(positions, amounts, strict=True):
             p.goodwill_amount += amount
             lines.append({**p.document_line(), "gross": amount})
         country = self._credit_country(positions[0])
-        credit = Credit(GOODWILL, reference, reason, when, country, lines)
+        credit = Credit(
+            GOODWILL, reference, reason, when, country, lines, invoice_reference, credit_date
+        )
         return self._book_credit(credit, bank_details)
 
     def receive_payment(
@@ -584,7 +704,13 @@ class Order:
         if amount > open_amount:
             raise StateConflict(
                 f"payment of {amount} exceeds the open balance of {open_amount}",
-                [FieldError("amount", "payment-exceeds-balance", f"at most {open_amount}")],
+                [
+                    FieldError(
+                        "authorizedAmount",
+                        "payment-exceeds-balance",
+                        f"at most {to_major(open_amount, self.currency)}",
+                    )
+                ],
                 code="payment-exceeds-balance",
             )
         payment = Payment(amount, provider, reference, when)

@@ -63,3 +63,10 @@ def split_by_rate(country: str, lines: Iterable[tuple[str, int, int]]) -> list[T
 def unit_vat_exact(unit_gross: int, rate_bp: int) -> Decimal:
     """Exact VAT of one unit in minor units, before rounding."""
     return Decimal(unit_gross * rate_bp) / (100 * RATE_SCALE + rate_bp)
+
+
+def unit_vat_disagrees(sent: int, unit_gross: int, rate_bp: int) -> int | None:
+    """The unit VAT that price and rate give, when `sent` is more than one minor unit off
+    it (one unit of tolerance: clients round the unit VAT their own way); else None."""
+    expected = unit_vat_exact(unit_gross, rate_bp)
+    return round_half_up(expected) if abs(sent - expected) > 1 else None

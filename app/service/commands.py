@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.errors import FieldError, field_errors
-from app.domain.model import InvoiceSpec, ItemSpec
+from app.domain.model import CreditItem, InvoiceSpec, ItemSpec
 from app.domain.money import (
     decimals_of,
     exponent,
@@ -16,7 +16,7 @@ from app.domain.money import (
     to_major,
     to_minor,
 )
-from app.domain.tax import ZERO_RATE_TYPES, unit_vat_exact
+from app.domain.tax import ZERO_RATE_TYPES, unit_vat_disagrees
 
 ITEM_FIELDS = {
     "orderItemReference",
@@ -135,14 +135,44 @@ def _vat_amount_errors(
     errors = amount_errors(sent, currency, path)
     if errors:
         return errors
-    expected = unit_vat_exact(unit_gross, rate_bp)
-    # One minor unit of tolerance: clients round the unit VAT their own way.
-    if abs(to_minor(sent, currency) - expected) > 1:
-        shown = to_major(int(expected.to_integral_value()), currency)
+    expected = unit_vat_disagrees(to_minor(sent, currency), unit_gross, rate_bp)
+    if expected is not None:
+        shown = to_major(expected, currency)
         return [
             FieldError(path, "vat-amount-mismatch", f"sent {sent}, but price and rate give {shown}")
         ]
     return []
+
+
+def credit_items(items: list[dict[str, Any]], currency: str) -> list[CreditItem]:
+    """A return's or goodwill's lines as sent, in minor units; every amount problem at once."""
+    errors: list[FieldError] = []
+    credits: list[CreditItem] = []
+    for i, item in enumerate(items):
+        path = f"items[{i}]"
+        amounts = {}
+        for name in ("grossUnitPrice", "vatAmount"):
+            if name in item:
+                errors.extend(amount_errors(item[name], currency, f"{path}.{name}"))
+                amounts[name] = to_minor(item[name], currency)
+        percent = item.get("vatPercent")
+        if percent is not None and decimals_of(percent) > 2:
+            errors.append(
+                FieldError(f"{path}.vatPercent", "too-many-decimals", "at most 2 decimals")
+            )
+        credits.append(
+            CreditItem(
+                item_ref=item["orderItemReference"],
+                quantity_milli=quantity_to_milli(item["quantity"]),
+                unit_gross=amounts.get("grossUnitPrice"),
+                unit_vat=amounts.get("vatAmount"),
+                rate_bp=None if percent is None else rate_to_bp(percent),
+                vat_type=item.get("vatType"),
+            )
+        )
+    if errors:
+        raise field_errors(*errors)
+    return credits
 
 
 def header_of(order_body: dict[str, Any]) -> dict[str, Any]:

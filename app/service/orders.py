@@ -242,18 +242,17 @@ class OrderService:
 
     def cancel(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
         """Cancel whole open positions; refund what was paid for them, if anything."""
-        reference = body.get("cancellationReference") or f"C-{uuid.uuid4().hex[:12]}"
+        reference = f"C-{uuid.uuid4().hex[:12]}"
         refs = [i["orderItemReference"] for i in body["items"]]
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            if uow.orders.document_taken(ctx.business, schema.cancellations, reference):
-                raise _taken("cancellationReference", reference)
             effects = order.cancel(
                 reference,
-                body.get("reason"),
+                body["cancellationReason"],
                 refs,
-                body.get("cancellationDate") or today(),
+                body["cancellationDate"],
                 commands.jsonable(body.get("bankDetails")),
+                body.get("invoiceReference"),
             )
             _store(uow, order, effects, "order.cancelled", reference)
             return effects, True
@@ -269,16 +268,13 @@ class OrderService:
                 ctx.business, schema.credits, reference, kind=model.RETURN
             ):
                 raise _taken("returnReference", reference)
-            items = [
-                (i["orderItemReference"], commands.quantity_to_milli(i["quantity"]))
-                for i in body["items"]
-            ]
             effects = order.return_items(
                 reference,
-                body.get("reason"),
-                items,
+                body["returnReason"],
+                commands.credit_items(body["items"], order.currency),
                 body.get("returnDate") or today(),
                 commands.jsonable(body.get("bankDetails")),
+                body.get("invoiceReference"),
             )
             _store(uow, order, effects, "order.returned", reference)
             return effects, True
@@ -286,25 +282,20 @@ class OrderService:
         return self._write(ctx, change, present)
 
     def grant_goodwill(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
-        """Credit a gross amount on invoiced positions."""
+        """Credit quantity x unit price on invoiced positions."""
         reference = body["goodwillReference"]
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
             if uow.orders.goodwill_reference_taken(ctx.business, reference):
                 raise _taken("goodwillReference", reference)
-            items = [
-                (
-                    i["orderItemReference"],
-                    commands.minor(i["grossAmount"], order.currency, f"items[{n}].grossAmount"),
-                )
-                for n, i in enumerate(body["items"])
-            ]
             effects = order.grant_goodwill(
                 reference,
-                body.get("reason"),
-                items,
+                body["goodwillReason"],
+                commands.credit_items(body["items"], order.currency),
                 body.get("goodwillDate") or today(),
                 commands.jsonable(body.get("bankDetails")),
+                body.get("invoiceReference"),
+                body.get("creditDate"),
             )
             _store(uow, order, effects, "order.goodwill", reference)
             return effects, True
@@ -315,11 +306,15 @@ class OrderService:
         """Book money received; without an amount, everything that is open."""
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            amount = body.get("amount")
-            minor = None if amount is None else commands.minor(amount, order.currency, "amount")
+            amount = body.get("authorizedAmount")
+            minor = (
+                None
+                if amount is None
+                else commands.minor(amount, order.currency, "authorizedAmount")
+            )
             payment, effects = order.receive_payment(
                 minor,
-                body.get("provider"),
+                body["paymentProvider"],
                 body.get("paymentReference"),
                 body.get("paymentDate") or today(),
             )

@@ -57,6 +57,15 @@ def invoice(reference: str, refs: list[int]) -> Body:
     }
 
 
+def cancellation(refs: list[int]) -> Body:
+    """A cancellation of these positions, as Riverty's clients send it."""
+    return {
+        "cancellationDate": "2024-06-20",
+        "cancellationReason": "OUT_OF_STOCK",
+        "items": [{"orderItemReference": r} for r in refs],
+    }
+
+
 def correction(order: Body, invoice_body: Body, items: list[Body]) -> Body:
     """A PUT body: the invoice as sent and the whole order as it should now read."""
     return {"invoice": dict(invoice_body), "order": {**order, "items": items}}

@@ -100,7 +100,7 @@ class TestIdempotencyKey:
     ) -> None:
         order, invoice = invoiced_order(client)
         ref = order["orderReference"]
-        paid = client.post(f"{client.order_path(ref)}/payments", {"provider": "VISA"})
+        paid = client.post(f"{client.order_path(ref)}/payments", {"paymentProvider": "VISA"})
         assert paid.status == 200, paid.raw
         body = bodies.correction(order, invoice, bodies.reprice_items(order, {2: Decimal("20.00")}))
         path = f"{client.order_path(ref)}/invoices/{invoice['invoiceReference']}"
@@ -186,7 +186,7 @@ class TestSameMoment:
             server,
             staff_key,
             20,
-            lambda c, i: c.post(f"{c.order_path(ref)}/payments", {"provider": "VISA"}),
+            lambda c, i: c.post(f"{c.order_path(ref)}/payments", {"paymentProvider": "VISA"}),
         )
 
         no_server_errors(server, replies)
@@ -208,7 +208,8 @@ class TestSameMoment:
             staff_key,
             20,
             lambda c, i: c.post(
-                f"{c.order_path(ref)}/payments", {"provider": "VISA", "amount": amounts[i]}
+                f"{c.order_path(ref)}/payments",
+                {"paymentProvider": "VISA", "authorizedAmount": amounts[i]},
             ),
         )
 

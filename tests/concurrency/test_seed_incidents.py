@@ -235,28 +235,18 @@ class TestInvoiceCancellationAndCorrectionAtTheSameMoment:
         path = client.order_path(ref)
         invoice_a = bodies.invoice(f"A-{ref}", [1])
         assert client.post(f"{path}/invoices", invoice_a).status == 200
-        paid = client.post(f"{path}/payments", {"provider": "VISA", "amount": Decimal("100.00")})
+        paid = client.post(
+            f"{path}/payments", {"paymentProvider": "VISA", "authorizedAmount": Decimal("100.00")}
+        )
         assert paid.status == 200, paid.raw
         readers.current = ref
 
         contenders: list[tuple[str, Body]] = [
             ("invoices", bodies.invoice(f"B-{ref}", [2, 3])),
             ("invoices", bodies.invoice(f"C-{ref}", [2])),
-            (
-                "cancellations",
-                {"cancellationReference": f"X2-{ref}", "items": [{"orderItemReference": 2}]},
-            ),
-            (
-                "cancellations",
-                {"cancellationReference": f"X3-{ref}", "items": [{"orderItemReference": 3}]},
-            ),
-            (
-                "cancellations",
-                {
-                    "cancellationReference": f"X23-{ref}",
-                    "items": [{"orderItemReference": 2}, {"orderItemReference": 3}],
-                },
-            ),
+            ("cancellations", bodies.cancellation([2])),
+            ("cancellations", bodies.cancellation([3])),
+            ("cancellations", bodies.cancellation([2, 3])),
         ]
         lowered = [
             bodies.correction(order, invoice_a, bodies.reprice_items(order, {1: Decimal(price)}))

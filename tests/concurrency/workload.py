@@ -267,13 +267,7 @@ class Workload:
         everything = [p["orderItemReference"] for p in state["positions"]]
         open_ = [p["orderItemReference"] for p in state["positions"] if p["state"] == "open"]
         refs = self._pick(rng, open_, everything, most=1)
-        reference = f"CAN-{tag}"
-        body = {
-            "cancellationReference": reference,
-            "reason": "OUT_OF_STOCK",
-            "items": [{"orderItemReference": r} for r in refs],
-        }
-        return Plan("cancellation", "/cancellations", body, reference)
+        return Plan("cancellation", "/cancellations", bodies.cancellation(refs))
 
     def _return(self, rng: random.Random, tag: str, state: Body, etag: str, order_ref: str) -> Plan:
         everything = [p["orderItemReference"] for p in state["positions"]]
@@ -281,7 +275,7 @@ class Workload:
         reference = f"RET-{tag}"
         body = {
             "returnReference": reference,
-            "reason": "CUSTOMER_RETURN",
+            "returnReason": "CUSTOMER_RETURN",
             "items": [{"orderItemReference": ref, "quantity": Decimal(rng.randint(1, 3))}],
         }
         return Plan("return", "/returns", body, reference)
@@ -300,22 +294,28 @@ class Workload:
         reference = f"GW-{tag}"
         body = {
             "goodwillReference": reference,
-            "reason": "CUSTOMER_COMPLAINT",
-            "items": [{"orderItemReference": ref, "grossAmount": Decimal(cents) / 100}],
+            "goodwillReason": "CUSTOMER_COMPLAINT",
+            "items": [
+                {
+                    "orderItemReference": ref,
+                    "quantity": 1,
+                    "grossUnitPrice": Decimal(cents) / 100,
+                }
+            ],
         }
         return Plan("goodwill", "/goodwills", body, reference)
 
     def _payment(
         self, rng: random.Random, tag: str, state: Body, etag: str, order_ref: str
     ) -> Plan:
-        body: Body = {"provider": "VISA"}
+        body: Body = {"paymentProvider": "VISA"}
         balance = Decimal(str(state["totals"]["balance"]))
         roll = rng.random()
         if roll < 0.6:
             cents = rng.randint(1, max(1, int(balance * 50)))  # up to half of what is open
-            body["amount"] = Decimal(cents) / 100
+            body["authorizedAmount"] = Decimal(cents) / 100
         elif roll < 0.75:
-            body["amount"] = balance + Decimal("0.01")  # more than is open: 409
+            body["authorizedAmount"] = balance + Decimal("0.01")  # more than is open: 409
         return Plan("payment", "/payments", body)
 
     def _correction(
@@ -369,7 +369,11 @@ class Workload:
         written = [w for w in self.writes if w.written]
 
         def announced(kind: str) -> set[tuple[str, str]]:
-            return {(w.order_ref, w.reference or "") for w in written if w.kind == kind}
+            return {
+                (w.order_ref, w.reference or w.reply.json["reference"])
+                for w in written
+                if w.kind == kind
+            }
 
         with engine.connect() as db:
 
@@ -421,8 +425,9 @@ class Workload:
         )
         amounts = {pid: amount for _, pid, amount in payments}
         for w in paid:
-            if "amount" in w.body:
-                assert amounts[w.reply.json["reference"]] == int(w.body["amount"] * 100)
+            if "authorizedAmount" in w.body:
+                expected = int(w.body["authorizedAmount"] * 100)
+                assert amounts[w.reply.json["reference"]] == expected
 
         refund_ids = {
             w.reply.json["refund"]["id"] for w in written if w.reply.json.get("refund") is not None

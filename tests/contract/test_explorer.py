@@ -42,13 +42,15 @@ FLAGS = (
     "--window-size=1400,2000",
 )
 WAIT = 30
-ORDER = "/accounting/v1/businesses/{business}/customers/{customer}/orders/{order_ref}"
-INVOICE = ORDER + "/invoices/{invoice_ref}"
+ORDER = (
+    "/accounting/v1/businesses/{businessCode}/customers/{customerNumber}/orders/{orderReference}"
+)
+INVOICE = ORDER + "/invoices/{invoiceReference}"
 SEED_PATH = {
-    "business": examples.BUSINESS,
-    "customer": examples.CUSTOMER,
-    "order_ref": examples.ORDER_REFERENCE,
-    "invoice_ref": examples.INVOICE_REFERENCE,
+    "businessCode": examples.BUSINESS,
+    "customerNumber": examples.CUSTOMER,
+    "orderReference": examples.ORDER_REFERENCE,
+    "invoiceReference": examples.INVOICE_REFERENCE,
 }
 
 
@@ -157,7 +159,7 @@ def test_staff_authorize_read_the_order_and_try_the_correction_as_a_dry_run(
     page.authorize(seed_001.key)
 
     read = page.operation("get", ORDER)
-    read.fill(**{k: v for k, v in SEED_PATH.items() if k != "invoice_ref"})
+    read.fill(**{k: v for k, v in SEED_PATH.items() if k != "invoiceReference"})
     read_status, order = read.execute()
 
     correct = page.operation("put", INVOICE)

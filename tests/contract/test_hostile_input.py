@@ -92,16 +92,29 @@ def returned(count: int) -> list[dict[str, Any]]:
 
 
 def credited(count: int) -> list[dict[str, Any]]:
-    return [{**i, "grossAmount": 1} for i in items(count)]
+    return [{**i, "quantity": 1, "grossUnitPrice": 1} for i in items(count)]
 
 
 @pytest.mark.parametrize(
     ("suffix", "body"),
     [
         ("invoices", factories.InvoiceFactory(items=items(501))),
-        ("cancellations", {"items": items(501)}),
-        ("returns", {"returnReference": "R1", "items": returned(501)}),
-        ("goodwills", {"goodwillReference": "G1", "items": credited(501)}),
+        (
+            "cancellations",
+            {
+                "cancellationDate": "2024-06-20",
+                "cancellationReason": "OUT_OF_STOCK",
+                "items": items(501),
+            },
+        ),
+        (
+            "returns",
+            {"returnReference": "R1", "returnReason": "CUSTOMER_RETURN", "items": returned(501)},
+        ),
+        (
+            "goodwills",
+            {"goodwillReference": "G1", "goodwillReason": "OTHER", "items": credited(501)},
+        ),
     ],
     ids=["invoice", "cancellation", "return", "goodwill"],
 )
@@ -216,10 +229,10 @@ def test_an_amount_with_more_decimals_than_the_currency_is_refused(api: Api, amo
     assert api.create_order(order).status_code == 200
     path = f"{api.order_path(order['orderReference'])}/payments"
 
-    response = raw(api, path, f'{{"provider": "VISA", "amount": {amount}}}')
+    response = raw(api, path, f'{{"paymentProvider": "VISA", "authorizedAmount": {amount}}}')
 
     body = problem(response, 422, "too-many-decimals")
-    assert fields_of(body) == {"amount"}
+    assert fields_of(body) == {"authorizedAmount"}
     assert api.order(order["orderReference"])["totals"]["paid"] == 0
 
 
@@ -260,7 +273,7 @@ def test_a_malformed_request_id_or_idempotency_key_is_refused_and_nothing_is_pai
 
     response = api.post(
         f"{api.order_path(order['orderReference'])}/payments",
-        {"provider": "VISA"},
+        {"paymentProvider": "VISA"},
         headers=headers,
     )
 

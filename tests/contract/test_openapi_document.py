@@ -32,8 +32,8 @@ WRITES = ("post", "put", "patch")
 EVERY_ERROR = {"401", "404", "429"}
 WRITE_ERRORS = {"400", "401", "404", "413", "415", "422", "429"}
 CORRECTION = (
-    "/accounting/v1/businesses/{business}/customers/{customer}/orders/{order_ref}"
-    "/invoices/{invoice_ref}"
+    "/accounting/v1/businesses/{businessCode}/customers/{customerNumber}"
+    "/orders/{orderReference}/invoices/{invoiceReference}"
 )
 
 
@@ -175,7 +175,10 @@ def test_every_write_takes_an_idempotency_key_a_request_id_and_if_match(
 
 
 def test_reads_of_an_order_and_of_an_invoice_answer_their_etag(document: dict[str, Any]) -> None:
-    order = "/accounting/v1/businesses/{business}/customers/{customer}/orders/{order_ref}"
+    order = (
+        "/accounting/v1/businesses/{businessCode}/customers/{customerNumber}"
+        "/orders/{orderReference}"
+    )
 
     for path in (order, CORRECTION):
         headers = document["paths"][path]["get"]["responses"]["200"]["headers"]
@@ -206,13 +209,13 @@ def test_the_path_parameters_are_explained_with_the_seeds_values(
         if p["in"] == "path"
     }
 
-    assert {name: p["example"] for name, p in parameters.items() if name != "job_id"} == {
-        "business": "1000",
-        "customer": "TFI2021072801",
-        "order_ref": "ODE12345678901",
-        "invoice_ref": "IDE12345678901",
+    assert {name: p["example"] for name, p in parameters.items() if name != "jobId"} == {
+        "businessCode": "1000",
+        "customerNumber": "TFI2021072801",
+        "orderReference": "ODE12345678901",
+        "invoiceReference": "IDE12345678901",
     }
-    assert "customerNumber" in parameters["customer"]["description"]
+    assert "customer identifier" in parameters["customerNumber"]["description"]
 
 
 # --- examples ----------------------------------------------------------------------------

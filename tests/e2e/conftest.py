@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -79,13 +80,19 @@ class Api:
         )
 
     def cancel(self, order_ref: str, refs: list[int], **extra: Any) -> TestResponse:
-        body = {"items": [{"orderItemReference": r} for r in refs], **extra}
+        body = {
+            "cancellationDate": date.today().isoformat(),
+            "cancellationReason": "CUSTOMER_CANCELLATION",
+            "items": [{"orderItemReference": r} for r in refs],
+            **extra,
+        }
         return self.post(f"{self.order_path(order_ref)}/cancellations", body)
 
     def return_items(self, order_ref: str, reference: str, items: list[tuple[int, Any]],
                      **extra: Any) -> TestResponse:  # fmt: skip
         body = {
             "returnReference": reference,
+            "returnReason": "CUSTOMER_RETURN",
             "items": [{"orderItemReference": r, "quantity": q} for r, q in items],
             **extra,
         }
@@ -93,17 +100,21 @@ class Api:
 
     def goodwill(self, order_ref: str, reference: str, items: list[tuple[int, Any]],
                  **extra: Any) -> TestResponse:  # fmt: skip
+        """A goodwill of these gross amounts, each sent as one unit at that price."""
         body = {
             "goodwillReference": reference,
-            "items": [{"orderItemReference": r, "grossAmount": a} for r, a in items],
+            "goodwillReason": "CUSTOMER_COMPLAINT",
+            "items": [
+                {"orderItemReference": r, "quantity": 1, "grossUnitPrice": a} for r, a in items
+            ],
             **extra,
         }
         return self.post(f"{self.order_path(order_ref)}/goodwills", body)
 
     def pay(self, order_ref: str, amount: Any = None, provider: str = "VISA") -> TestResponse:
-        body: dict[str, Any] = {"provider": provider}
+        body: dict[str, Any] = {"paymentProvider": provider}
         if amount is not None:
-            body["amount"] = amount
+            body["authorizedAmount"] = amount
         return self.post(f"{self.order_path(order_ref)}/payments", body)
 
     def order(self, order_ref: str) -> dict[str, Any]:

@@ -170,16 +170,31 @@ def test_unknown_fields_at_every_depth_are_listed_together(api: Api) -> None:
 
 
 ONE = {"orderItemReference": 1}
+CANCELLATION = {
+    "cancellationDate": "2024-06-20",
+    "cancellationReason": "OUT_OF_STOCK",
+    "items": [ONE],
+}
+RETURN = {
+    "returnReference": "R1",
+    "returnReason": "CUSTOMER_RETURN",
+    "items": [{**ONE, "quantity": 1}],
+}
+GOODWILL = {
+    "goodwillReference": "G1",
+    "goodwillReason": "OTHER",
+    "items": [{**ONE, "quantity": 1, "grossUnitPrice": 1}],
+}
 
 
 @pytest.mark.parametrize(
     ("use_case", "body"),
     [
         ("invoices", factories.InvoiceFactory(items=[ONE])),
-        ("cancellations", {"items": [ONE]}),
-        ("returns", {"returnReference": "R1", "items": [{**ONE, "quantity": 1}]}),
-        ("goodwills", {"goodwillReference": "G1", "items": [{**ONE, "grossAmount": 1}]}),
-        ("payments", {"provider": "VISA"}),
+        ("cancellations", CANCELLATION),
+        ("returns", RETURN),
+        ("goodwills", GOODWILL),
+        ("payments", {"paymentProvider": "VISA"}),
     ],
 )
 def test_unknown_fields_are_refused_on_every_write(
@@ -191,6 +206,30 @@ def test_unknown_fields_are_refused_on_every_write(
     path = f"{api.order_path(order['orderReference'])}/{use_case}"
 
     field_error(api.post(path, {**body, "foo": 1}), "foo", "unknown-field")
+    assert api.order(order["orderReference"])["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("use_case", "body", "former"),
+    [
+        ("cancellations", {**CANCELLATION, "reason": "OUT_OF_STOCK"}, "reason"),
+        ("cancellations", {**CANCELLATION, "cancellationReference": "C1"}, "cancellationReference"),
+        ("returns", {**RETURN, "reason": "CUSTOMER_RETURN"}, "reason"),
+        ("goodwills", {**GOODWILL, "reason": "OTHER"}, "reason"),
+        ("goodwills", {**GOODWILL, "items": [{**ONE, "grossAmount": 1}]}, "items[0].grossAmount"),
+        ("payments", {"paymentProvider": "VISA", "amount": 1}, "amount"),
+        ("payments", {"provider": "VISA"}, "provider"),
+    ],
+)
+def test_the_names_used_before_riverty_s_are_unknown_fields(
+    api: Api, use_case: str, body: dict[str, Any], former: str
+) -> None:
+    order = order_with()
+    assert api.create_order(order).status_code == 200
+
+    path = f"{api.order_path(order['orderReference'])}/{use_case}"
+
+    field_error(api.post(path, body), former, "unknown-field")
     assert api.order(order["orderReference"])["version"] == 1
 
 
@@ -300,7 +339,7 @@ def test_a_payment_with_more_decimals_than_the_currency_allows_is_refused(api: A
 
     response = api.pay(order["orderReference"], Decimal("10.001"))
 
-    field_error(response, "amount", "too-many-decimals")
+    field_error(response, "authorizedAmount", "too-many-decimals")
     assert api.order(order["orderReference"])["totals"]["paid"] == 0
 
 
@@ -309,7 +348,7 @@ def test_a_goodwill_with_more_decimals_than_the_currency_allows_is_refused(api: 
 
     response = api.goodwill(order["orderReference"], "GW1", [(1, Decimal("1.001"))])
 
-    field_error(response, "items[0].grossAmount", "too-many-decimals")
+    field_error(response, "items[0].grossUnitPrice", "too-many-decimals")
     assert api.order(order["orderReference"])["totals"]["credited"] == 0
 
 

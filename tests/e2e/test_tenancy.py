@@ -55,12 +55,17 @@ def every_call(
         Call("read invoice", "GET", invoice_path),
         Call("correct invoice", "PUT", invoice_path, correction),
         Call("correct invoice (POST)", "POST", invoice_path, correction),
-        Call("cancellation", "POST", f"{one}/cancellations", {"items": [item]}),
+        Call("cancellation", "POST", f"{one}/cancellations",
+             {"cancellationDate": "2024-06-20", "cancellationReason": "OUT_OF_STOCK",
+              "items": [item]}),
         Call("return", "POST", f"{one}/returns",
-             {"returnReference": "R1", "items": [{**item, "quantity": 1}]}),
+             {"returnReference": "R1", "returnReason": "CUSTOMER_RETURN",
+              "items": [{**item, "quantity": 1}]}),
         Call("goodwill", "POST", f"{one}/goodwills",
-             {"goodwillReference": "G1", "items": [{**item, "grossAmount": 1}]}),
-        Call("payment", "POST", f"{one}/payments", {"provider": "VISA", "amount": 1}),
+             {"goodwillReference": "G1", "goodwillReason": "OTHER",
+              "items": [{**item, "quantity": 1, "grossUnitPrice": 1}]}),
+        Call("payment", "POST", f"{one}/payments",
+             {"paymentProvider": "VISA", "authorizedAmount": 1}),
         Call("refunds", "GET", f"{one}/refunds"),
         Call("journal", "GET", f"{one}/journal"),
         Call("tax report", "GET", f"{BASE}/{business}/tax-report?from=2024-01-01&to=2024-12-31"),
@@ -222,7 +227,7 @@ def test_a_bearer_token_works_like_the_subscription_key_header(
 
     created = client.post(bearer.orders_path(), json=order, headers=headers)
     paid = client.post(
-        f"{bearer.order_path(ref)}/payments", json={"provider": "VISA"}, headers=headers
+        f"{bearer.order_path(ref)}/payments", json={"paymentProvider": "VISA"}, headers=headers
     )
     read = client.get(bearer.order_path(ref), headers=headers)
 

@@ -91,7 +91,9 @@ def test_requests_are_answered_after_the_server_closed_the_pools_connections(
 
     close_pooled_connections(engine)
     paid = client.post(
-        f"{orders}/ORD1/payments", json={"amount": 5, "provider": "VISA"}, headers=headers
+        f"{orders}/ORD1/payments",
+        json={"authorizedAmount": 5, "paymentProvider": "VISA"},
+        headers=headers,
     )
     assert paid.status_code == 200, paid.get_json()
     assert paid.get_json()["order"]["totals"]["paid"] == 5

@@ -22,8 +22,12 @@ from tests.domain_factories import (
     ItemSpecFactory,
     OrderAggregateFactory,
     body_refs,
+    goodwilled,
     invoice_open,
     restated,
+)
+from tests.domain_factories import (
+    returned as return_lines,
 )
 
 Factory = sessionmaker[Session]
@@ -58,11 +62,11 @@ def paid(amount: int | None = None, when: date = JUNE) -> Event:
 
 
 def returned(reference: str, items: list[tuple[int, int]], when: date = JUNE) -> Event:
-    return lambda order: order.return_items(reference, None, items, when, None)
+    return lambda order: order.return_items(reference, None, return_lines(items), when, None)
 
 
 def goodwill(reference: str, items: list[tuple[int, int]], when: date = JUNE) -> Event:
-    return lambda order: order.grant_goodwill(reference, None, items, when, None)
+    return lambda order: order.grant_goodwill(reference, None, goodwilled(items), when, None)
 
 
 def cancelled(reference: str, refs: list[int]) -> Event:

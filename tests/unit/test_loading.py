@@ -63,9 +63,9 @@ def _bodies() -> dict[str, tuple[type[Schema], dict[str, Any]]]:
         "cancellation": (
             schemas.CancellationSchema,
             {
-                "cancellationReference": "C1",
                 "cancellationDate": "2024-06-02",
-                "reason": "OUT_OF_STOCK",
+                "cancellationReason": "OUT_OF_STOCK",
+                "invoiceReference": "I1",
                 "items": refs,
                 "bankDetails": dict(_BANK),
             },
@@ -74,23 +74,35 @@ def _bodies() -> dict[str, tuple[type[Schema], dict[str, Any]]]:
             schemas.ReturnSchema,
             {
                 "returnReference": "R1",
-                "reason": "CUSTOMER_RETURN",
-                "items": [{"orderItemReference": 2, "quantity": Decimal("1.5")}],
+                "returnReason": "CUSTOMER_RETURN",
+                "items": [
+                    {
+                        "orderItemReference": 2,
+                        "quantity": Decimal("1.5"),
+                        "grossUnitPrice": Decimal("23.80"),
+                        "vatAmount": Decimal("3.80"),
+                        "vatPercent": 19,
+                        "vatType": "NORMAL",
+                    }
+                ],
             },
         ),
         "goodwill": (
             schemas.GoodwillSchema,
             {
                 "goodwillReference": "G1",
-                "reason": "OTHER",
-                "items": [{"orderItemReference": 1, "grossAmount": Decimal("2.00")}],
+                "goodwillReason": "OTHER",
+                "creditDate": "2024-06-12",
+                "items": [
+                    {"orderItemReference": 1, "quantity": 1, "grossUnitPrice": Decimal("2.00")}
+                ],
             },
         ),
         "payment": (
             schemas.PaymentSchema,
             {
-                "amount": Decimal("47.60"),
-                "provider": "PayPal",
+                "authorizedAmount": Decimal("47.60"),
+                "paymentProvider": "PayPal",
                 "paymentReference": "P1",
                 "paymentDate": "2024-06-11",
             },

@@ -15,6 +15,7 @@ from app.domain.model import (
     OPEN,
     CorrectionResult,
     Credit,
+    CreditItem,
     Effects,
     Invoice,
     Order,
@@ -26,8 +27,10 @@ from tests.domain_factories import (
     OrderAggregateFactory,
     body_refs,
     entries,
+    goodwilled,
     invoice_open,
     restated,
+    returned,
 )
 
 TODAY = date(2024, 6, 20)
@@ -72,11 +75,17 @@ def paid(order: Order, amount: int | None = None) -> Order:
 
 
 def ret(order: Order, items: list[tuple[int, int]], reference: str = "R1") -> Effects:
-    return booked(order.return_items(reference, None, items, TODAY, None))
+    return booked(order.return_items(reference, None, returned(items), TODAY, None))
+
+
+def ret_items(
+    order: Order, items: list[CreditItem], invoice_reference: str | None = None
+) -> Effects:
+    return booked(order.return_items("R1", None, items, TODAY, None, invoice_reference))
 
 
 def goodwill(order: Order, items: list[tuple[int, int]], reference: str = "G1") -> Effects:
-    return booked(order.grant_goodwill(reference, None, items, TODAY, None))
+    return booked(order.grant_goodwill(reference, None, goodwilled(items), TODAY, None))
 
 
 def cancel(order: Order, refs: list[int]) -> Effects:
@@ -187,7 +196,7 @@ def test_a_return_may_not_exceed_the_invoiced_quantity() -> None:
     order = three_of_one()
     invoice_open(order)
     with pytest.raises(StateConflict) as error:
-        order.return_items("R1", None, [(1, 4000)], TODAY, None)
+        order.return_items("R1", None, returned([(1, 4000)]), TODAY, None)
     refused(error, "return-exceeds-invoiced", "items[0].quantity")
     assert order.credited_total == 0
 
@@ -197,17 +206,85 @@ def test_several_returns_together_may_not_exceed_the_invoiced_quantity() -> None
     invoice_open(order)
     ret(order, [(1, 2000)], "R1")
     with pytest.raises(StateConflict) as error:
-        order.return_items("R2", None, [(1, 2000)], TODAY, None)
+        order.return_items("R2", None, returned([(1, 2000)]), TODAY, None)
     refused(error, "return-exceeds-invoiced", "items[0].quantity")
     ret(order, [(1, 1000)], "R2")
     assert position(order, 1).returned_milli == 3000
     assert order.credited_total == 3570
 
 
+def test_a_return_names_the_position_as_invoiced_and_credits_its_booked_figures() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    sent = CreditItem(1, 1000, unit_gross=1190, unit_vat=190, rate_bp=1900, vat_type="NORMAL")
+    effects = ret_items(order, [sent])
+    (credit,) = [c for c in effects.created if isinstance(c, Credit)]
+    assert (credit.gross, credit.net, credit.vat) == (1190, 1000, 190)
+
+
+@pytest.mark.parametrize(
+    ("sent", "field", "code"),
+    [
+        (CreditItem(1, 1000, unit_gross=1000), "items[0].grossUnitPrice", "price-mismatch"),
+        (CreditItem(1, 1000, rate_bp=700), "items[0].vatPercent", "vat-percent-mismatch"),
+        (CreditItem(1, 1000, vat_type="REDUCED"), "items[0].vatType", "vat-type-mismatch"),
+        (CreditItem(1, 1000, unit_vat=193), "items[0].vatAmount", "vat-amount-mismatch"),
+    ],
+)
+def test_a_return_whose_figures_disagree_with_the_position_is_refused(
+    sent: CreditItem, field: str, code: str
+) -> None:
+    order = three_of_one()
+    invoice_open(order)
+    with pytest.raises(RuleViolation) as error:
+        order.return_items("R1", None, [sent], TODAY, None)
+    refused(error, code, field)
+    assert (order.credited_total, position(order, 1).returned_milli) == (0, 0)
+
+
+def test_a_unit_vat_one_cent_off_is_within_the_tolerance() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    ret_items(order, [CreditItem(1, 1000, unit_vat=191)])
+    assert order.credited_total == 1190
+
+
+def test_a_credit_naming_an_invoice_checks_the_invoice_and_its_positions() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order, invoice_reference="INV-A", item_refs=(1,))
+    invoice_open(order, invoice_reference="INV-B", item_refs=(2,))
+    with pytest.raises(RuleViolation) as unknown:
+        order.return_items("R1", None, returned([(1, 1000)]), TODAY, None, "INV-C")
+    with pytest.raises(RuleViolation) as elsewhere:
+        order.grant_goodwill("G1", None, goodwilled([(1, 100), (2, 100)]), TODAY, None, "INV-B")
+    refused(unknown, "unknown-invoice", "invoiceReference")
+    refused(elsewhere, "not-on-invoice", "items[0].orderItemReference")
+    ret_items(order, returned([(1, 1000)]), invoice_reference="INV-A")
+    assert order.credited_total == 1190
+
+
+def test_a_goodwill_credits_quantity_times_unit_price_at_the_position_s_rate() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    sent = [CreditItem(1, 2500, unit_gross=400, unit_vat=64, rate_bp=1900, vat_type="NORMAL")]
+    effects = booked(order.grant_goodwill("G1", None, sent, TODAY, None, credit_date=TODAY))
+    (credit,) = [c for c in effects.created if isinstance(c, Credit)]
+    assert (credit.gross, credit.net, credit.vat, credit.credit_date) == (1000, 840, 160, TODAY)
+    assert position(order, 1).goodwill_amount == 1000
+
+
+def test_a_goodwill_at_another_rate_than_the_position_is_refused() -> None:
+    order = three_of_one()
+    invoice_open(order)
+    with pytest.raises(RuleViolation) as error:
+        order.grant_goodwill("G1", None, [CreditItem(1, 1000, 500, rate_bp=700)], TODAY, None)
+    refused(error, "vat-percent-mismatch", "items[0].vatPercent")
+
+
 def test_only_invoiced_positions_can_be_returned() -> None:
     order = OrderAggregateFactory()
     with pytest.raises(StateConflict) as error:
-        order.return_items("R1", None, [(1, 1000)], TODAY, None)
+        order.return_items("R1", None, returned([(1, 1000)]), TODAY, None)
     refused(error, "position-not-invoiced", "items")
 
 
@@ -226,8 +303,8 @@ def test_a_goodwill_may_not_exceed_what_is_left_of_the_position() -> None:
     order = three_of_one()
     invoice_open(order)
     with pytest.raises(StateConflict) as error:
-        order.grant_goodwill("G1", None, [(1, 3571)], TODAY, None)
-    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+        order.grant_goodwill("G1", None, goodwilled([(1, 3571)]), TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossUnitPrice")
     goodwill(order, [(1, 3570)])
     assert position(order, 1).remaining == 0
 
@@ -237,8 +314,8 @@ def test_a_goodwill_after_a_partial_return_is_limited_to_the_rest() -> None:
     invoice_open(order)
     ret(order, [(1, 1000)])
     with pytest.raises(StateConflict) as error:
-        order.grant_goodwill("G1", None, [(1, 2381)], TODAY, None)
-    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+        order.grant_goodwill("G1", None, goodwilled([(1, 2381)]), TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossUnitPrice")
     goodwill(order, [(1, 2380)])
     assert order.credited_total == 3570
 
@@ -248,8 +325,8 @@ def test_goodwills_together_may_not_exceed_the_position() -> None:
     invoice_open(order)
     goodwill(order, [(1, 1000)], "G1")
     with pytest.raises(StateConflict) as error:
-        order.grant_goodwill("G2", None, [(1, 2571)], TODAY, None)
-    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+        order.grant_goodwill("G2", None, goodwilled([(1, 2571)]), TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossUnitPrice")
 
 
 def test_a_return_after_a_goodwill_never_credits_more_than_is_left() -> None:
@@ -262,8 +339,8 @@ def test_a_return_after_a_goodwill_never_credits_more_than_is_left() -> None:
     assert [c.gross for c in later.created if isinstance(c, Credit)] == [0]
     assert order.credited_total == 3570
     with pytest.raises(StateConflict) as error:
-        order.grant_goodwill("G2", None, [(1, 1)], TODAY, None)
-    refused(error, "goodwill-exceeds-remaining", "items[0].grossAmount")
+        order.grant_goodwill("G2", None, goodwilled([(1, 1)]), TODAY, None)
+    refused(error, "goodwill-exceeds-remaining", "items[0].grossUnitPrice")
 
 
 def test_a_partial_return_of_a_discount_line_credits_only_its_share() -> None:
@@ -286,7 +363,7 @@ def test_a_partial_return_of_a_discount_line_credits_only_its_share() -> None:
 def test_only_invoiced_positions_receive_a_goodwill() -> None:
     order = OrderAggregateFactory()
     with pytest.raises(StateConflict) as error:
-        order.grant_goodwill("G1", None, [(2, 100)], TODAY, None)
+        order.grant_goodwill("G1", None, goodwilled([(2, 100)]), TODAY, None)
     refused(error, "position-not-invoiced", "items")
 
 
@@ -312,7 +389,7 @@ def test_a_payment_may_not_exceed_the_balance() -> None:
     paid(order, 3000)
     with pytest.raises(StateConflict) as error:
         order.receive_payment(571, "VISA", None, TODAY)
-    refused(error, "payment-exceeds-balance", "amount")
+    refused(error, "payment-exceeds-balance", "authorizedAmount")
     assert order.paid_total == 3000
     paid(order, 570)
     assert order.balance == 0

@@ -36,7 +36,9 @@ from tests.domain_factories import (
     OrderAggregateFactory,
     body_refs,
     entries,
+    goodwilled,
     restated,
+    returned,
 )
 
 TODAY = date(2024, 6, 20)
@@ -125,8 +127,8 @@ def returned_and_goodwilled_books() -> Books:
     """The settled order after a return of one unit of position 2 and a goodwill on it."""
     books = settled_books()
     order = books.order
-    books.effects.append(order.return_items("R1", None, [(2, 1000)], TODAY, None))
-    books.effects.append(order.grant_goodwill("G1", None, [(2, 500)], TODAY, None))
+    books.effects.append(order.return_items("R1", None, returned([(2, 1000)]), TODAY, None))
+    books.effects.append(order.grant_goodwill("G1", None, goodwilled([(2, 500)]), TODAY, None))
     return books
 
 
@@ -286,8 +288,8 @@ def test_credit_documents_above_the_position_are_named() -> None:
 def test_a_return_after_a_goodwill_credits_only_what_was_left() -> None:
     books = settled_books()
     order = books.order
-    books.effects.append(order.grant_goodwill("G1", None, [(2, 4000)], TODAY, None))
-    books.effects.append(order.return_items("R1", None, [(2, 2000)], TODAY, None))
+    books.effects.append(order.grant_goodwill("G1", None, goodwilled([(2, 4000)]), TODAY, None))
+    books.effects.append(order.return_items("R1", None, returned([(2, 2000)]), TODAY, None))
     position = books.position(2)
     assert (position.returned_milli, position.goodwill_amount) == (2000, 4000)
     assert books.facts().position_credits == {2: 4760}
