@@ -12,7 +12,14 @@ def _default_workers() -> int:
 wsgi_app = "app.wsgi:app"
 bind = os.environ.get("ACCOUNTING_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("ACCOUNTING_WORKERS") or _default_workers())
-worker_class = "sync"
+# Threads: a request waiting on a busy order (at most the 2 s lock budget, app/adapters/db.py)
+# holds one thread, not its whole worker, so reads of other businesses and /health/live are
+# served meanwhile. A worker whose threads are all busy accepts no more connections (as many
+# as threads), so the others take them instead of queueing them behind a lock wait. Each
+# thread holds at most one pooled connection (the pool has as many, app/adapters/db.py).
+worker_class = "gthread"
+threads = int(os.environ.get("ACCOUNTING_THREADS") or 8)
+worker_connections = threads
 timeout = 30
 graceful_timeout = 20
 accesslog = None  # the app writes its own JSON request log

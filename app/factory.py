@@ -19,7 +19,8 @@ from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from app import config as app_config
 from app import logs
-from app.adapters.db import make_engine, make_session_factory
+from app.adapters import migrations
+from app.adapters.db import make_engine, make_probe_engine, make_session_factory
 from app.adapters.keys import Principal
 from app.api import auth, docs, errors, jobs, ops, ratelimit, views
 from app.api.jsonio import DecimalJSONProvider
@@ -61,6 +62,8 @@ class Accounting:
     engine: Engine
     session_factory: sessionmaker[Session]
     orders: OrderService
+    probe: Engine  # fresh connections for /health/ready
+    schema_heads: frozenset[str]  # the migrations' heads the database must be at
     # API keys seen live, by hash: checked again by each request's transaction (app/api/auth.py)
     known_keys: dict[bytes, Principal] = field(default_factory=dict)
 
@@ -82,7 +85,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     engine = settings.get("ENGINE") or make_engine(settings["DATABASE_URL"])
     session_factory = make_session_factory(engine)
     app.extensions["accounting"] = Accounting(
-        engine, session_factory, OrderService(session_factory)
+        engine,
+        session_factory,
+        OrderService(session_factory),
+        make_probe_engine(settings["DATABASE_URL"]),
+        migrations.heads(),
     )
 
     api = Api(app)

@@ -66,12 +66,16 @@ _prepared_on: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[str]] = (
 )
 
 
-# A transaction's BEGIN, until its first statement is sent (install).
-_not_begun: weakref.WeakKeyDictionary[Connection, bytes] = weakref.WeakKeyDictionary()
+# A transaction's BEGIN (and its settings), until its first statement is sent (install).
+_not_begun: weakref.WeakKeyDictionary[Connection, tuple[bytes, ...]] = weakref.WeakKeyDictionary()
 BEGIN = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
-BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+BEGIN_SNAPSHOT = (b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",)
 # Execution option of a transaction that reads one snapshot and writes nothing.
 SNAPSHOT = "accounting_snapshot"
+# Engine execution option: False sends every statement unnamed, with its SQL, never a named
+# prepared statement (PgBouncer in transaction pooling mode: a prepared statement lives on one
+# server connection, the next transaction may run on another).
+PREPARE = "accounting_prepare"
 
 # Writes held back on a transaction's connection until its next message (Batch.defer).
 _deferred: weakref.WeakKeyDictionary[Connection, Batch] = weakref.WeakKeyDictionary()
@@ -122,6 +126,7 @@ class Batch:
         assert raw is not None, "batches are for PostgreSQL"
         self.connection, self.raw = connection, raw
         self._tx = _transformer(connection, raw)
+        self._preparing = connection.get_execution_options().get(PREPARE, True)
         # (SQL, or the name of a prepared statement; its values; prepared?)
         self.statements: list[tuple[bytes, Sequence[Any], bool]] = []
         self.described: list[str] = []  # the statements without their values, for errors
@@ -176,11 +181,11 @@ class Batch:
             values = [guard.params[n] for n in guard.statement.params]
             self._execute(guard.statement, values, at=0)
         if begin is not None:  # the transaction's first message: it starts with the BEGIN
-            self.statements.insert(0, (begin, (), False))
-            self.described.insert(0, "BEGIN")
+            self.statements[:0] = [(statement, (), False) for statement in begin]
+            self.described[:0] = ["BEGIN"] * len(begin)
         rows = self._send()
         if guard is not None:
-            if not rows[1]:
+            if not rows[len(begin or ())]:
                 raise guard.refusal()
             guard.passed()
         return rows[len(rows) - own :]
@@ -251,10 +256,15 @@ class Batch:
         described: str = "",
         at: int | None = None,
     ) -> None:
-        """EXECUTE the statement, last or at index `at` of the batch."""
+        """EXECUTE the statement, last or at index `at` of the batch (unnamed, with its SQL,
+        when the engine does not prepare)."""
+        at = len(self.statements) if at is None else at
+        if not self._preparing:
+            self.statements.insert(at, (statement.sql.encode(), values, False))
+            self.described.insert(at, described or f"EXECUTE {statement.name}")
+            return
         if statement.name not in _prepared_on.get(self.raw, ()) and statement not in self._prepare:
             self._prepare.append(statement)
-        at = len(self.statements) if at is None else at
         self.statements.insert(at, (statement.name.encode(), values, True))
         self.described.insert(at, described or f"EXECUTE {statement.name}")
 
@@ -269,21 +279,27 @@ class Batch:
         _prepared_on.setdefault(self.raw, set()).update(p.name for p in self._prepare)
 
 
-def install(engine: Engine) -> None:
+def install(engine: Engine, write_statement_timeout_ms: int) -> None:
     """Transactions on PostgreSQL: the driver runs in autocommit mode and never starts one
     itself. A transaction's BEGIN waits for its first statement and goes in the same message
     as a batch, or just before a SQLAlchemy statement; held-back writes go with the COMMIT,
     or before any other statement; a rollback drops both. The COMMIT in a message ends the
     transaction on the server, so the driver's own commit that follows finds none open and
     sends nothing (psycopg sends COMMIT and ROLLBACK only while the server has a transaction
-    open, whatever its autocommit setting)."""
+    open, whatever its autocommit setting).
+
+    A write transaction's statements each end within `write_statement_timeout_ms`: lock_timeout
+    bounds each lock wait, but a second writer of a busy order waits twice (for the tuple
+    lock its first writer holds, then for the transaction), so only a statement timeout bounds
+    the wait in total."""
+    write_begin = (BEGIN, b"SET LOCAL statement_timeout = %d" % write_statement_timeout_ms)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         if options.get("isolation_level") == "AUTOCOMMIT":
             return  # asked for explicitly: every statement on its own
-        _not_begun[connection] = BEGIN_SNAPSHOT if options.get(SNAPSHOT) else BEGIN
+        _not_begun[connection] = BEGIN_SNAPSHOT if options.get(SNAPSHOT) else write_begin
 
     @event.listens_for(engine, "before_execute")
     def _before_execute(connection: Connection, *_: Any) -> None:
@@ -299,7 +315,7 @@ def install(engine: Engine) -> None:
             raw = driver(connection)
             assert raw is not None
             try:
-                raw.execute(begin)
+                raw.execute(b"; ".join(begin))  # no values: one simple query
             except psycopg.Error as error:
                 raise _translated(connection, "BEGIN", error) from error
 

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from app import jsoncodec
 from app.adapters import batch
+
+# The time budget of one request's database work (docs/operations.md, "Time budget"); every
+# figure in milliseconds, each below gunicorn's 30 s worker timeout together.
+LOCK_TIMEOUT_MS = 2000  # a busy order answers 503 order-busy after this (no retry after it)
+STATEMENT_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 2
+POOL_TIMEOUT_S = 2  # waiting for a free pooled connection
+# TCP: a peer gone silent (a dead host, a cut network) is noticed within about 15 s.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
+def threads() -> int:
+    """Requests a process serves at once (gunicorn.conf.py reads the same variable)."""
+    return int(os.environ.get("ACCOUNTING_THREADS") or 8)
+
+
+def prepares() -> bool:
+    """Whether the service names its hot statements once per connection (PREPARE);
+    ACCOUNTING_DB_PREPARE=off behind PgBouncer in transaction pooling mode."""
+    return os.environ.get("ACCOUNTING_DB_PREPARE", "on").lower() not in ("off", "0", "false")
 
 
 def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
@@ -20,7 +48,7 @@ def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
     options.setdefault("json_serializer", jsoncodec.dumps)
     options.setdefault("json_deserializer", jsoncodec.loads)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000}, **options)
         _serialize_sqlite_writes(engine)
         return engine
     # READ COMMITTED plus the order row lock taken first by every write is enough: every
@@ -34,10 +62,15 @@ def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
         options["isolation_level"] = "AUTOCOMMIT"
     engine = create_engine(
         url,
-        pool_size=options.pop("pool_size", 5),
-        max_overflow=options.pop("max_overflow", 5),
+        # A connection per thread, and two for a request's key lookup beside its transaction.
+        pool_size=options.pop("pool_size", threads()),
+        max_overflow=options.pop("max_overflow", 2),
+        pool_timeout=options.pop("pool_timeout", POOL_TIMEOUT_S),
         connect_args={
-            "options": "-c lock_timeout=5000 -c statement_timeout=30000",
+            "options": f"-c lock_timeout={LOCK_TIMEOUT_MS} -c statement_timeout="
+            f"{STATEMENT_TIMEOUT_MS}",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            **KEEPALIVES,
             # psycopg prepares statements it sees often, and deallocates every prepared
             # statement of the session after a ROLLBACK; the hot paths prepare their own
             # (app/adapters/batch.py), so psycopg's are off.
@@ -46,8 +79,26 @@ def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
         **options,
     )
     if batches:
-        batch.install(engine)
+        batch.install(engine, LOCK_TIMEOUT_MS)
+        if not prepares():
+            engine = engine.execution_options(**{batch.PREPARE: False})
     return engine
+
+
+def make_probe_engine(url: str) -> Engine:
+    """Fresh connections for health checks: each connects within the connect timeout and
+    answers within the statement timeout, whatever the request pool is stuck on."""
+    if url.startswith("sqlite"):
+        return create_engine(url, poolclass=NullPool, connect_args={"timeout": 1})
+    return create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={
+            "options": "-c statement_timeout=2000",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            **KEEPALIVES,
+        },
+    )
 
 
 def _serialize_sqlite_writes(engine: Engine) -> None:
@@ -58,7 +109,7 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

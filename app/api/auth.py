@@ -16,11 +16,13 @@ from collections.abc import MutableMapping
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app.adapters import keys
 from app.adapters.keys import Credential, KeyNotLive, Principal, authenticate
-from app.api.errors import Forbidden, Unauthorized, problem
+from app.api.errors import Forbidden, Unauthorized, database_unavailable, problem
 from app.domain.errors import NotFound
+from app.service.unit_of_work import unavailable
 
 # Keys a worker remembers as live; past this many, it starts again from none.
 KNOWN_KEYS = 1024
@@ -90,8 +92,15 @@ def answer_checked(response: Response) -> Response:
         return response
     keys.unchecked.set(None)
     # A key's grants are fixed when it is created; revoking is the only change they know.
-    if _principal(g.presented_key) is not None:
-        return response
+    try:
+        if _principal(g.presented_key) is not None:
+            return response
+    except (DBAPIError, SQLAlchemyTimeoutError) as error:
+        # An answer needs its key confirmed; with the database gone, nothing is answered but
+        # that (Flask's after-request hooks are past the error handlers).
+        if not unavailable(error):
+            raise
+        return database_unavailable(error)
     return _refused()
 
 

@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, make_response
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app.api import jsonio
@@ -17,7 +19,7 @@ from app.domain.errors import (
     StaleVersion,
     StateConflict,
 )
-from app.service.unit_of_work import Busy, RequestInFlight
+from app.service.unit_of_work import Busy, DatabaseUnavailable, RequestInFlight, unavailable
 
 log = logging.getLogger("app.errors")
 
@@ -51,6 +53,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (StaleVersion, 412),
     (PreconditionRequired, 400),
     (Busy, 503),
+    (DatabaseUnavailable, 503),
     (Unauthorized, 401),
     (Forbidden, 403),
     (RateLimited, 429),
@@ -144,6 +147,17 @@ def _field_code(message: str) -> str:
     return "invalid"
 
 
+def database_unavailable(error: BaseException) -> Response:
+    """503 database-unavailable with Retry-After, for a failure of the database itself."""
+    log.warning("database unavailable", extra={"error": type(error).__name__})
+    return problem(
+        503,
+        DatabaseUnavailable.code,
+        "the database is unavailable; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _domain_status(error: DomainError) -> int:
     for cls, status in STATUS:
         if isinstance(error, cls):
@@ -158,7 +172,7 @@ def register(app: Flask) -> None:
     def _domain(error: DomainError) -> Response:
         status = _domain_status(error)
         headers = {}
-        if isinstance(error, Busy | RequestInFlight):
+        if isinstance(error, Busy | RequestInFlight | DatabaseUnavailable):
             headers["Retry-After"] = "1"
         if isinstance(error, RateLimited):
             headers["Retry-After"] = str(error.retry_after)
@@ -185,6 +199,12 @@ def register(app: Flask) -> None:
             error.description or TITLES.get(status, "Error"),
             headers=headers,
         )
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def _database(error: SQLAlchemyError) -> Response:
+        # Outside a use case (a key's lookup): the database failing is a 503, never a 500.
+        return database_unavailable(error) if unavailable(error) else _unexpected(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

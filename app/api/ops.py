@@ -14,8 +14,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import text
 
+from app.adapters import migrations
 from app.api.errors import problem
 
 ops = Blueprint("ops", __name__)
@@ -31,17 +31,24 @@ def live() -> dict[str, str]:
 
 @ops.get("/health/ready")
 def ready() -> Response | dict[str, str]:
+    """Ready when the database answers within its connect timeout, on a connection of its
+    own (not one a stalled request may hold), at the migrations' head."""
+    accounting = current_app.extensions["accounting"]
     try:
-        with current_app.extensions["accounting"].engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with accounting.probe.connect() as connection:
+            revisions = migrations.current(connection)
     except Exception:  # any database failure means "not ready", never a 500
-        return problem(
-            503,
-            "database-unavailable",
-            "the database does not answer",
-            headers={"Retry-After": "5"},
+        return _not_ready("database-unavailable", "the database does not answer")
+    if revisions != accounting.schema_heads:
+        return _not_ready(
+            "migrations-pending",
+            "the database is not at the migrations' head; run `accounting db upgrade`",
         )
     return {"status": "ok"}
+
+
+def _not_ready(code: str, detail: str) -> Response:
+    return problem(503, code, detail, headers={"Retry-After": "5"})
 
 
 @ops.get("/metrics")

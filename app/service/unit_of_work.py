@@ -8,7 +8,8 @@ from types import TracebackType
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import keys
@@ -22,14 +23,36 @@ T = TypeVar("T")
 # Unique keys another request can win at the same moment, and what losing them means.
 TAKEN = {"pk_orders": "order-exists", "pk_invoices": "invoice-exists"}
 
-# PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock timeout.
-RETRYABLE = {"40001", "40P01", "55P03"}
+# PostgreSQL SQLSTATEs worth another attempt: serialization failure, deadlock. A lock
+# timeout (55P03) is not: its wait already spent the request's lock budget (db.py).
+RETRYABLE = {"40001", "40P01"}
+LOCK_TIMEOUT = "55P03"
+# A write's statement cancelled at the lock budget (app/adapters/batch.py, install): in a
+# write transaction, a wait for a busy order.
+STATEMENT_TIMEOUT = "57014"
+# A deadlock or serialization failure is tried again only while the request has spent less
+# than this on its attempts, so lock waits stay bounded in total, not per attempt.
+RETRY_BUDGET_S = 2.0
+# SQLSTATE classes and codes that say the database, not the request, failed: connection
+# exceptions (08), operator intervention (57: admin shutdown, crash shutdown, cannot connect
+# now, query cancelled by statement_timeout), insufficient resources (53: too many
+# connections), and a server shutting down (57P01-57P03).
+UNAVAILABLE_CLASSES = ("08", "57", "53")
 
 
 class Busy(DomainError):
     """The order stayed locked by others through every retry (HTTP 503 with Retry-After)."""
 
     code = "order-busy"
+
+
+class DatabaseUnavailable(DomainError):
+    """The database could not be reached or did not answer in time (HTTP 503).
+
+    Nothing is known to be written; for a write whose COMMIT was sent, it may have been:
+    only a retry with the same Idempotency-Key tells, and it is always safe."""
+
+    code = "database-unavailable"
 
 
 class DuplicateReference(StateConflict):
@@ -121,19 +144,36 @@ def _unique_violation(error: IntegrityError) -> bool:
     return _sqlstate(error) == "23505" or "UNIQUE constraint failed" in str(error.orig)
 
 
+def unavailable(error: BaseException) -> bool:
+    """Whether a database error means the database, not the request, failed: a lost or
+    refused connection, a shutdown, a timeout, no free connection."""
+    if isinstance(error, SQLAlchemyTimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+        state = _sqlstate(error)
+        return state is None or state.startswith(UNAVAILABLE_CLASSES)
+    state = _sqlstate(error)
+    return state is not None and state.startswith(UNAVAILABLE_CLASSES)
+
+
 def run(
     session_factory: sessionmaker[Session],
     use_case: Callable[[UnitOfWork], T],
     attempts: int = 4,
     snapshot: bool = False,
 ) -> T:
-    """Run a use case in its own transaction, retrying lock timeouts and deadlocks.
+    """Run a use case in its own transaction, retrying deadlocks within the lock budget.
 
     A pooled connection the server has closed (a restart, an idle timeout) is not pinged
     before use: its first statement fails, the pool drops it, and the use case runs again on a
     fresh one, since nothing was written. Not when the COMMIT itself failed: whether it took
     effect is then unknown, and only the client's Idempotency-Key can make a retry safe.
+    A lock timeout is Busy at once (503 order-busy); a database that fails is
+    DatabaseUnavailable (503 database-unavailable).
     """
+    started = time.monotonic()
     for attempt in range(1, attempts + 1):
         uow = UnitOfWork(session_factory, snapshot)
         try:
@@ -150,10 +190,18 @@ def run(
         except DBAPIError as error:
             if error.connection_invalidated and not uow.committing and attempt < attempts:
                 continue
-            retryable = _sqlstate(error) in RETRYABLE or "database is locked" in str(error.orig)
-            if not retryable:
-                raise
-            if attempt == attempts:
+            state = _sqlstate(error)
+            waited = state == LOCK_TIMEOUT or (state == STATEMENT_TIMEOUT and not snapshot)
+            if waited or "database is locked" in str(error.orig):
                 raise Busy("the order is busy; retry shortly") from error
-            time.sleep(0.02 * 2**attempt)
+            if unavailable(error):
+                raise DatabaseUnavailable("the database is unavailable; retry shortly") from error
+            if state not in RETRYABLE:
+                raise
+            pause = 0.02 * 2**attempt
+            if attempt == attempts or time.monotonic() - started + pause > RETRY_BUDGET_S:
+                raise Busy("the order is busy; retry shortly") from error
+            time.sleep(pause)
+        except SQLAlchemyTimeoutError as error:
+            raise DatabaseUnavailable("no database connection came free in time") from error
     raise AssertionError("unreachable")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,20 +71,20 @@ def postgres_url(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture(scope="session")
-def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """gunicorn with WORKERS sync workers on a free local port, stopped at the end."""
-    tmp = tmp_path_factory.mktemp("gunicorn")
+@contextmanager
+def running_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
+    """gunicorn.conf.py with WORKERS workers on a free local port for this database."""
     metrics = tmp / "prometheus"
-    metrics.mkdir()
+    metrics.mkdir(exist_ok=True)
     log = tmp / "gunicorn.log"
     port = free_port()
-    env = {
+    environment = {
         **os.environ,
-        "DATABASE_URL": postgres_url,
+        "DATABASE_URL": database_url,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         "ACCOUNTING_LOG_LEVEL": "WARNING",
         "ACCOUNTING_RATE_LIMIT_PER_MINUTE": "0",  # off: the races are tested, not the limiter
+        **env,
     }
     command = [
         *(sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"),
@@ -92,13 +93,22 @@ def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "app.wsgi:app",
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(process, f"{base_url}/health/ready", log)
         yield Server(base_url, process.pid, log)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The tier's gunicorn on the suite's database, stopped at the end."""
+    with running_server(postgres_url, tmp_path_factory.mktemp("gunicorn")) as running:
+        yield running
 
 
 @pytest.fixture
@@ -129,6 +139,7 @@ class Reply:
     raw: bytes
     elapsed: float
     json: Any = field(default=None)
+    finished: float = 0.0  # time.monotonic() when the answer was in
 
     @property
     def code(self) -> str | None:
@@ -183,8 +194,9 @@ class Client:
             if raw and "json" in response.headers.get("Content-Type", "")
             else None
         )
+        finished = time.monotonic()
         return Reply(
-            response.status_code, response.headers, raw, time.monotonic() - started, parsed
+            response.status_code, response.headers, raw, finished - started, parsed, finished
         )
 
     def get(self, path: str) -> Reply:
