@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint, type-check, then run all test tiers on PostgreSQL and the end-to-end tier on SQLite.
+# Lint, type-check, then run all test tiers on PostgreSQL, the concurrency tier again through
+# PgBouncer in transaction pooling mode, and the end-to-end tier on SQLite.
 # Extra arguments are passed to both pytest runs, e.g. `bash scripts/test.sh -x -k invoice`.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Bootstrap"
 source scripts/bootstrap.sh
 source scripts/pg.sh
+source scripts/pgbouncer.sh
 
 step "ruff check"
 ruff check .
@@ -20,18 +22,25 @@ ruff format --check .
 step "mypy"
 mypy
 
-step "Chromium for the API explorer test"
-# Debian's browser and its matching driver; the test drives it headless on 127.0.0.1 only.
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+step "Chromium for the API explorer test, PgBouncer for the pooled concurrency run"
+# Debian's browser and its matching driver (the test drives it headless on 127.0.0.1 only),
+# and Debian's PgBouncer.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+if [ "${#missing[@]}" -gt 0 ]; then
     as_root=""
     [ "$(id -u)" -eq 0 ] || as_root="sudo"
     $as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q chromium chromium-driver
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q "${missing[@]}"
 fi
+PATH="$PATH:/usr/sbin"
 chromium --version 2>/dev/null || true
+pgbouncer --version | head -n 1
 
 step "Start PostgreSQL"
-trap pg_stop EXIT
+trap 'pgbouncer_stop; pg_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 pg_start
@@ -40,6 +49,13 @@ echo "PostgreSQL on 127.0.0.1:$PG_PORT"
 step "pytest on PostgreSQL: unit, integration, e2e, contract, concurrency (gunicorn), batch"
 ACCOUNTING_TEST_DATABASE_URL="$PG_URL" \
     pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e tests/contract tests/concurrency tests/batch "$@"
+
+step "pytest through PgBouncer (transaction pooling, no prepared statements): concurrency"
+pgbouncer_start
+echo "PgBouncer on 127.0.0.1:$PGB_PORT"
+ACCOUNTING_TEST_DATABASE_URL="$PGB_URL" ACCOUNTING_DB_PREPARE=off \
+    pytest -q -p no:cacheprovider tests/concurrency -k "not postgres_stopped" "$@"
+pgbouncer_stop
 
 step "pytest on SQLite: e2e"
 ACCOUNTING_TEST_DATABASE_URL=sqlite \

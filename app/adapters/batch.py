@@ -291,8 +291,14 @@ def install(engine: Engine, write_statement_timeout_ms: int) -> None:
     A write transaction's statements each end within `write_statement_timeout_ms`: lock_timeout
     bounds each lock wait, but a second writer of a busy order waits twice (for the tuple
     lock its first writer holds, then for the transaction), so only a statement timeout bounds
-    the wait in total."""
-    write_begin = (BEGIN, b"SET LOCAL statement_timeout = %d" % write_statement_timeout_ms)
+    the wait in total. Both are set for the transaction itself, so they hold behind a pooler
+    that ignores connection options (PgBouncer)."""
+    timeout = b"'%d'" % write_statement_timeout_ms
+    write_begin = (
+        BEGIN,
+        b"SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
+        % (timeout, timeout),
+    )
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
