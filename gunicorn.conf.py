@@ -17,7 +17,7 @@ workers = int(os.environ.get("ACCOUNTING_WORKERS") or _default_workers())
 # served meanwhile. A worker whose threads are all busy accepts no more connections (as many
 # as threads), so the others take them instead of queueing them behind a lock wait. Each
 # thread holds at most one pooled connection (the pool has as many, app/adapters/db.py).
-worker_class = "gthread"
+worker_class = "app.server.ProblemWorker"  # gunicorn's gthread, refusals as problem+json
 threads = int(os.environ.get("ACCOUNTING_THREADS") or 8)
 worker_connections = threads
 timeout = 30

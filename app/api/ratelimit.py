@@ -2,9 +2,15 @@
 
 The window is counted per credential: a hash of the key as presented (X-Subscription-Key or
 Authorization: Bearer), so nobody who merely knows a key's printed prefix can use up another
-merchant's allowance. Requests without a key share one window per client address. The counters
-live in the worker's memory (the `limits` library's memory storage): each gunicorn worker counts
-on its own, so a key can at most reach the limit times the number of workers.
+merchant's allowance. Requests without a key share one window per client address.
+
+Failed authentications (401) are counted per client address too: past
+AUTH_FAILURES_PER_MINUTE, that address gets 429 for any key this process has not seen live,
+without a lookup, until its window frees up; keys it knows keep working.
+
+The counters live in the worker's memory (the `limits` library's memory storage), shared by
+its threads: each gunicorn worker counts on its own, so the effective allowance of a key is
+the limit times the number of workers (docs/operations.md says so with the figures).
 
 RATE_LIMIT_PER_MINUTE (environment ACCOUNTING_RATE_LIMIT_PER_MINUTE) sets the allowance; 0 turns
 the limit off. Health, metrics, /openapi.yaml and /docs are never limited.
@@ -15,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from limits import RateLimitItemPerMinute, storage, strategies
 
 from app.adapters.keys import key_hash
@@ -48,15 +54,26 @@ class InlineExpiryStorage(storage.MemoryStorage):
 class RateLimiter:
     """At most `per_minute` requests per identity in any sliding minute."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, store: storage.Storage | None = None) -> None:
         self.item = RateLimitItemPerMinute(max(per_minute, 1))
         self.enabled = per_minute > 0
-        self.strategy = strategies.MovingWindowRateLimiter(InlineExpiryStorage())
+        self.strategy = strategies.MovingWindowRateLimiter(store or InlineExpiryStorage())
 
     def retry_after(self, identity: str) -> int | None:
         """Count one request; None when allowed, else the seconds until one is allowed again."""
         if not self.enabled or self.strategy.hit(self.item, identity):
             return None
+        return self.wait(identity)
+
+    def exhausted(self, identity: str) -> bool:
+        """Whether the identity's window is used up (counts nothing)."""
+        return self.enabled and not self.strategy.test(self.item, identity)
+
+    def count(self, identity: str) -> None:
+        if self.enabled:
+            self.strategy.hit(self.item, identity)
+
+    def wait(self, identity: str) -> int:
         stats = self.strategy.get_window_stats(self.item, identity)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
@@ -72,11 +89,15 @@ def identity() -> str:
 def register(app: Flask) -> None:
     """Limit every request under /accounting/; register after the request-id hook."""
     app.extensions["ratelimit"] = RateLimiter(int(app.config["RATE_LIMIT_PER_MINUTE"]))
+    app.extensions["ratelimit-failures"] = failures = RateLimiter(
+        int(app.config.get("AUTH_FAILURES_PER_MINUTE", 30))
+    )
 
     @app.before_request
     def _limit() -> None:
         if not request.path.startswith(LIMITED_PREFIX):
             return
+        _refuse_failing_address(failures)
         limiter: RateLimiter = current_app.extensions["ratelimit"]
         wait = limiter.retry_after(identity())
         if wait is not None:
@@ -85,3 +106,25 @@ def register(app: Flask) -> None:
                 f"retry after {wait} s",
                 retry_after=wait,
             )
+
+    @app.after_request
+    def _count_failure(response: Response) -> Response:
+        if response.status_code == 401 and request.path.startswith(LIMITED_PREFIX):
+            failures.count(f"addr:{request.remote_addr}")
+        return response
+
+
+def _refuse_failing_address(failures: RateLimiter) -> None:
+    """429 for an address past its failed authentications, unless its key is known live."""
+    address = f"addr:{request.remote_addr}"
+    if not failures.exhausted(address):
+        return
+    key = presented_key()
+    if key and key_hash(key) in current_app.extensions["accounting"].known_keys:
+        return
+    wait = failures.wait(address)
+    raise RateLimited(
+        f"more than {failures.item.amount} failed authentications in a minute from this "
+        f"address; retry after {wait} s",
+        retry_after=wait,
+    )

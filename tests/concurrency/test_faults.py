@@ -7,8 +7,10 @@ the lock budget, and never anybody else's request.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -277,3 +279,43 @@ def test_writes_to_held_orders_get_503_within_the_budget_and_nobody_else_waits(
     for ref in held:
         assert client.order(ref)["positions"][0]["state"] == "open"
     elsewhere.close()
+
+
+# --- what gunicorn refuses before the app sees it ---------------------------------------------
+
+
+def _raw(server: Server, request: bytes) -> tuple[int, dict[str, str], dict[str, object]]:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(request)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri-too-long"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+            431,
+            "headers-too-large",
+        ),
+        (b"BROKEN\r\n\r\n", 400, "malformed-request"),
+    ],
+    ids=["request line too long", "header too large", "not HTTP"],
+)
+def test_requests_gunicorn_refuses_are_answered_as_problem_json(
+    server: Server, request_bytes: bytes, status: int, code: str
+) -> None:
+    answered, headers, body = _raw(server, request_bytes)
+
+    assert answered == status
+    assert headers["Content-Type"] == "application/problem+json"
+    assert (body["status"], body["code"]) == (status, code)
+    assert body["requestId"] == headers["X-Request-ID"]

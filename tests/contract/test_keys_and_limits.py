@@ -112,6 +112,26 @@ def test_a_limit_of_zero_turns_the_limit_off(engine: Engine, database_url: str) 
     assert {api.get(report(api)).status_code for _ in range(10)} == {200}
 
 
+def test_an_address_failing_to_authenticate_is_limited_but_known_keys_go_on(
+    engine: Engine, database_url: str
+) -> None:
+    config = {"DATABASE_URL": database_url, "ENGINE": engine, "TESTING": True}
+    app = create_app({**config, "RATE_LIMIT_PER_MINUTE": 0, "AUTH_FAILURES_PER_MINUTE": LIMIT})
+    known = Api(app.test_client(), new_key(app, ["1000"]))
+    assert known.get(report(known)).status_code == 200
+    stranger = Api(app.test_client(), "aas_" + "x" * 40)
+    guesses = [stranger.get(report(stranger)) for _ in range(LIMIT)]
+
+    refused = stranger.get(report(stranger))
+    fresh = Api(app.test_client(), new_key(app, ["1000"]))
+
+    assert [r.status_code for r in guesses] == [401] * LIMIT
+    problem(refused, 429, "rate-limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert known.get(report(known)).status_code == 200
+    problem(fresh.get(report(fresh)), 429, "rate-limited")  # until the window frees up
+
+
 # --- keys are printed once, stored hashed, never logged ---------------------------------
 
 
