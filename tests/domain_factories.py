@@ -50,7 +50,7 @@ class OrderAggregateFactory(factory.Factory):
     customer_number = "TFI2021072801"
     currency = "EUR"
     header = factory.LazyFunction(
-        lambda: {"orderDate": "2024-06-01", "supplyingCountry": "DE", "vatDeclarationCountry": "DE"}
+        lambda: {"orderDate": "2020-01-01", "supplyingCountry": "DE", "vatDeclarationCountry": "DE"}
     )
     items = factory.LazyFunction(
         lambda: [ItemSpecFactory(item_ref=1), ItemSpecFactory(item_ref=2, unit_gross=2380)]

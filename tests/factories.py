@@ -50,7 +50,7 @@ class OrderFactory(factory.DictFactory):
     orderReference = factory.Sequence(lambda n: f"ORD{n:08d}")
     currency = "EUR"
     orderType = "PHYSICAL_GOODS"
-    orderDate = "2024-06-01"
+    orderDate = "2020-01-01"
     orderChannel = "ECOM"
     supplyingCountry = "DE"
     vatDeclarationCountry = "DE"

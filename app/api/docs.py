@@ -179,8 +179,11 @@ STATUS_DESCRIPTIONS = {
         "or X-Request-ID, text a database cannot hold (NUL, lone surrogates) and objects "
         "nested more than 32 levels deep."
     ),
-    "429": "The key sent more requests this minute than it may (`rate-limited`).",
-    "503": "The order stayed locked by other writes; retry (`order-busy`).",
+    "429": "The key sent more requests this minute than it may, or this address failed to "
+    "authenticate too often (`rate-limited`).",
+    "503": "The order stayed locked by other writes for the 2 s lock budget (`order-busy`), "
+    "or the database is unavailable (`database-unavailable`: a write may have committed; "
+    "retry with the same Idempotency-Key, which is always safe).",
 }
 
 

@@ -135,6 +135,8 @@ def _field_code(message: str) -> str:
     lowered = message.lower()
     for needle, code in (
         ("unknown field", "unknown-field"),
+        ("out of range: dates", "date-out-of-range"),
+        ("not money", "currency-not-money"),
         ("more than once", "duplicate-position"),
         ("missing data", "required"),
         ("not a valid", "invalid"),

@@ -26,7 +26,7 @@ from app.service import tax_correction as tc
 
 PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/tax-corrections"
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
-READ_ERRORS = (401, 403, 404, 429)
+READ_ERRORS = (401, 403, 404, 422, 429, 503)
 LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
 
 
@@ -44,6 +44,9 @@ def _authorize() -> None:
     principal = require_business((request.view_args or {}).get("businessCode", ""))
     require_staff(principal)
     g.principal = principal
+
+
+blp.before_request(views.refuse_undecodable_path)
 
 
 def _sessions() -> sessionmaker[Session]:

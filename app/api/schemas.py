@@ -66,6 +66,19 @@ GOODWILL_REASONS = (
 )
 
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T[0-9:.+\-Z]*)?$")
+# Every date of every body lies in these years: wider than any order, invoice or birth date,
+# narrow enough that a mistyped year (0001, 9999) is refused, not booked.
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+# ISO 4217 codes that are not money a customer pays with: no currency, testing, precious
+# metals, bond market and accounting units, SDR, Sucre, and the fund codes.
+NOT_MONEY = frozenset(
+    {
+        *("XXX", "XTS"),
+        *("XAU", "XAG", "XPD", "XPT"),
+        *("XBA", "XBB", "XBC", "XBD", "XUA", "XAD", "XDR", "XSU"),
+        *("BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"),
+    }
+)
 
 
 class StrictSchema(Schema):
@@ -141,16 +154,20 @@ class Quantity(Positive):
 
 
 class LenientDate(fields.Date):
-    """yyyy-MM-dd; a datetime string is accepted too and its date kept."""
+    """yyyy-MM-dd between FIRST_DATE and LAST_DATE; a datetime string is accepted too and its
+    date kept."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
         match = _DATE.match(value) if isinstance(value, str) else None
         if not match:
             raise ValidationError("Not a date (yyyy-MM-dd).")
         try:
-            return date.fromisoformat(match.group(1))
+            value = date.fromisoformat(match.group(1))
         except ValueError as error:
             raise ValidationError("Not a valid calendar date.") from error
+        if not FIRST_DATE <= value <= LAST_DATE:
+            raise ValidationError(f"Out of range: dates from {FIRST_DATE} to {LAST_DATE}.")
+        return value
 
 
 def _country(value: str) -> None:
@@ -161,6 +178,8 @@ def _country(value: str) -> None:
 def _currency(value: str) -> None:
     if not re.fullmatch(r"[A-Z]{3}", value) or pycountry.currencies.get(alpha_3=value) is None:
         raise ValidationError("Not an ISO 4217 currency code (upper case).")
+    if value in NOT_MONEY:
+        raise ValidationError("Not money: a fund, metal or unit-of-account code of ISO 4217.")
 
 
 def _iban(value: str) -> None:

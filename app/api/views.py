@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
@@ -26,6 +28,7 @@ PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>"
 ORDERS = "/customers/<string(maxlength=30):customerNumber>/orders"
 ORDER = ORDERS + "/<string(maxlength=16):orderReference>"
 ERRORS = (400, 401, 404, 409, 412, 413, 415, 422, 429, 503)
+_PARAMETER = re.compile(r"^<(?:[^:>]*:)?(\w+)>$")  # a rule's segment naming a path parameter
 
 
 class ApiBlueprint(Blueprint):
@@ -38,6 +41,59 @@ blp = ApiBlueprint("accounting", __name__, url_prefix=PREFIX, description="Order
 @blp.before_request
 def _authorize() -> None:
     g.principal = require_business((request.view_args or {}).get("businessCode", ""))
+
+
+def _raw_path(environ: Mapping[str, Any]) -> bytes:
+    """The path's bytes as the client sent them, percent escapes decoded.
+
+    PATH_INFO holds them read as latin-1 (PEP 3333), but some servers and werkzeug's test
+    client decode it with replacement characters first; the request line itself, where the
+    server passes it on (RAW_URI, REQUEST_URI), is the first source.
+    """
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if uri:
+        path = uri.split("?", 1)[0] if uri.startswith("/") else urlsplit(uri).path
+        try:
+            return unquote_to_bytes(path.encode("latin-1"))
+        except UnicodeEncodeError:
+            pass  # not the request line's bytes: PATH_INFO then
+    return str(environ.get("PATH_INFO", "")).encode("latin-1", "replace")
+
+
+def _not_utf8(segment: bytes) -> bool:
+    try:
+        segment.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def refuse_undecodable_path() -> None:
+    """A path parameter whose bytes are not UTF-8 is a 422 naming it (`invalid-utf8`).
+
+    werkzeug reads such bytes as replacement characters, so different byte strings would name
+    one and the same order. Runs after the key is authorized for the business: a business the
+    key does not hold stays a 404 whatever its path.
+    """
+    raw = _raw_path(request.environ)
+    if not _not_utf8(raw):
+        return
+    rule = request.url_rule.rule.split("/") if request.url_rule is not None else []
+    # The rule matched PATH_INFO, which ends the path; a mount point (SCRIPT_NAME) may lead.
+    named = [
+        match.group(1)
+        for template, segment in zip(reversed(rule), reversed(raw.split(b"/")), strict=False)
+        if (match := _PARAMETER.match(template)) and _not_utf8(segment)
+    ]
+    if not named:
+        values = (request.view_args or {}).items()
+        named = [name for name, value in values if "\ufffd" in str(value)] or ["path"]
+    raise field_errors(
+        *(FieldError(name, "invalid-utf8", "not valid UTF-8 text") for name in reversed(named))
+    )
+
+
+blp.before_request(refuse_undecodable_path)
 
 
 def service() -> OrderService:

@@ -15,13 +15,22 @@ from typing import Any
 
 from app.domain import ledger
 from app.domain.errors import FieldError, RuleViolation, StateConflict, field_errors
-from app.domain.money import bp_to_rate, to_major
-from app.domain.tax import TaxAmount, TaxKey, line_gross, split_by_rate, unit_vat_disagrees
+from app.domain.money import MAX_ORDER_GROSS, bp_to_rate, to_major
+from app.domain.tax import (
+    TaxAmount,
+    TaxKey,
+    line_gross,
+    split_by_rate,
+    split_cumulatively,
+    unit_vat_disagrees,
+)
 from app.domain.vatid import is_valid_eu_vat_id
 
 OPEN, INVOICED, CANCELLED = "open", "invoiced", "cancelled"
 ISSUED, NULLIFIED = "issued", "nullified"
 RETURN, GOODWILL = "return", "goodwill"
+# Position types whose price may be below zero: what they take off the order.
+NEGATIVE_PRICE_TYPES = ("DISCOUNT", "DISCOUNT_FOR_SUBSCRIPTION_ORDER")
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,17 @@ class Position:
         returned = line_gross(self.unit_gross, self.returned_milli)
         return self.gross - returned - self.goodwill_amount
 
+    @property
+    def credited(self) -> int:
+        """Gross the returns and goodwills credited on this position so far.
+
+        A return never credits more than is left (`return_items`), so once `remaining` has
+        passed zero the whole gross is credited.
+        """
+        left = self.remaining
+        left = max(left, 0) if self.gross >= 0 else min(left, 0)
+        return self.gross - left
+
     def document_line(self) -> dict[str, Any]:
         """The line an issued document carries for this position (immutable once issued)."""
         return {
@@ -245,7 +265,11 @@ class Invoice:
 
 
 class Credit:
-    """A return or a goodwill: credits gross on invoiced positions."""
+    """A return or a goodwill: credits gross on invoiced positions.
+
+    Its taxes are worked out by the order (`Order._credit_taxes`): they depend on what was
+    credited before.
+    """
 
     def __init__(
         self,
@@ -253,14 +277,11 @@ class Credit:
         reference: str,
         reason: str | None,
         document_date: date,
-        country: str,
         lines: list[dict[str, Any]],
+        taxes: list[TaxAmount],
         invoice_reference: str | None = None,
         credit_date: date | None = None,
     ):
-        taxes = split_by_rate(
-            country, ((ln["vat_type"], ln["rate_bp"], ln["gross"]) for ln in lines)
-        )
         self.kind = kind
         self.reference = reference
         self.reason = reason
@@ -337,6 +358,63 @@ def credit_note_prefix(invoice_reference: str) -> str:
     return f"CN-{invoice_reference}-"
 
 
+def position_amount_errors(spec: ItemSpec, currency: str, path: str) -> list[FieldError]:
+    """A price below zero only on a line that takes something off the order (a discount),
+    and a line's gross within what an order may hold."""
+    if spec.unit_gross < 0 and spec.position_type not in NEGATIVE_PRICE_TYPES:
+        allowed = " and ".join(NEGATIVE_PRICE_TYPES)
+        message = f"only {allowed} lines may have a price below zero"
+        return [FieldError(f"{path}.grossUnitPrice", "negative-price", message)]
+    if abs(line_gross(spec.unit_gross, spec.quantity_milli)) > MAX_ORDER_GROSS:
+        limit = to_major(MAX_ORDER_GROSS, currency)
+        message = f"price x quantity may be at most {limit} {currency}"
+        return [FieldError(f"{path}.grossUnitPrice", "amount-too-large", message)]
+    return []
+
+
+def order_amount_errors(items: list[ItemSpec], currency: str, path: str) -> list[FieldError]:
+    """The gross of all positions, added without their sign, within what an order may hold."""
+    total = sum(abs(line_gross(s.unit_gross, s.quantity_milli)) for s in items)
+    if total <= MAX_ORDER_GROSS:
+        return []
+    limit = to_major(MAX_ORDER_GROSS, currency)
+    message = f"the positions' gross, discounts counted as positive, may be at most {limit}"
+    return [FieldError(path, "amount-too-large", f"{message} {currency}")]
+
+
+def _order_date(header: dict[str, Any]) -> date | None:
+    value = header.get("orderDate")
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None  # an order stored without a readable date: nothing to compare with
+
+
+def invoice_date_errors(spec: InvoiceSpec, header: dict[str, Any], prefix: str) -> list[FieldError]:
+    """An invoice is dated on or after its order, and due on or after its own date."""
+    errors = []
+    order_date = _order_date(header)
+    if order_date is not None and spec.invoice_date < order_date:
+        errors.append(
+            FieldError(
+                f"{prefix}invoiceDate",
+                "invoice-date-before-order-date",
+                f"the order is dated {order_date.isoformat()}",
+            )
+        )
+    if spec.due_date is not None and spec.due_date < spec.invoice_date:
+        errors.append(
+            FieldError(
+                f"{prefix}dueDate",
+                "due-date-before-invoice-date",
+                f"the invoice is dated {spec.invoice_date.isoformat()}",
+            )
+        )
+    return errors
+
+
 class Order:
     """The aggregate: every rule about positions, documents and money of one order."""
 
@@ -360,6 +438,8 @@ class Order:
         self.credited_total = 0
         self.positions = [Position(spec) for spec in items]
         self.invoices: list[Invoice] = []
+        if self.gross_total < 0:
+            raise field_errors(self._negative_total("items", "the order", self.gross_total))
 
     # --- reading -------------------------------------------------------------------------
 
@@ -435,6 +515,11 @@ class Order:
     def _touch(self) -> None:
         self.version += 1
 
+    def _negative_total(self, field_name: str, what: str, gross: int) -> FieldError:
+        """Discounts may reduce an order or an invoice to nothing, never below."""
+        worth = to_major(gross, self.currency)
+        return FieldError(field_name, "negative-total", f"{what} would be worth {worth}")
+
     # --- use cases -----------------------------------------------------------------------
 
     def create_invoice(self, spec: InvoiceSpec) -> tuple[Invoice, Effects]:
@@ -443,12 +528,18 @@ class Order:
             raise StateConflict(
                 f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
             )
+        date_errors = invoice_date_errors(spec, self.header, "")
+        if date_errors:
+            raise field_errors(*date_errors)
         positions = self._known_positions(list(spec.item_refs), "items")
         not_open = [p.item_ref for p in positions if p.state != OPEN]
         if not_open:
             raise _positions_error(
                 "position-not-open", "positions already invoiced or cancelled", "items", not_open
             )
+        gross = sum(p.gross for p in positions)
+        if gross < 0:
+            raise field_errors(self._negative_total("items", "the invoice", gross))
         for p in positions:
             p.state = INVOICED
             p.invoice_reference = spec.invoice_reference
@@ -489,6 +580,10 @@ class Order:
             raise _positions_error(
                 "position-not-open", "only open positions can be cancelled", "items", not_open
             )
+        cancelled = {p.item_ref: p.gross for p in positions}
+        left = self.gross_total - sum(cancelled.values())
+        if left < 0:
+            raise field_errors(self._negative_total("items", "the order", left))
         for p in positions:
             p.state = CANCELLED
         effects = Effects(reference)
@@ -497,9 +592,39 @@ class Order:
         self._touch()
         return effects
 
-    def _credit_country(self, position: Position) -> str:
-        invoice = self.invoice(position.invoice_reference or "")
-        return invoice.current.declaration_country if invoice else self.declaration_country
+    def _tax_group(self, position: Position) -> tuple[str, TaxKey]:
+        """The invoice of an invoiced position and its tax key there."""
+        reference = position.invoice_reference or ""
+        invoice = self.invoice(reference)
+        country = invoice.current.declaration_country if invoice else self.declaration_country
+        return reference, TaxKey(country, position.vat_type, position.rate_bp)
+
+    def _credited_before(self, positions: list[Position]) -> dict[tuple[str, TaxKey], int]:
+        """Gross credited so far in each tax group of an invoice these positions are in."""
+        before = dict.fromkeys((self._tax_group(p) for p in positions), 0)
+        for p in self.positions:
+            if p.state == INVOICED and (p.returned_milli or p.goodwill_amount):
+                group = self._tax_group(p)
+                if group in before:
+                    before[group] += p.credited
+        return before
+
+    @staticmethod
+    def _credit_taxes(
+        before: dict[tuple[str, TaxKey], int], lines: list[tuple[tuple[str, TaxKey], int]]
+    ) -> list[TaxAmount]:
+        """A credit's net and VAT, split cumulatively per tax group of its invoices.
+
+        A credit's VAT in a group is the VAT of everything credited in it so far less the VAT
+        credited before: a group credited in full, by any mix of returns and goodwills, takes
+        back exactly the VAT its invoice booked, not a cent more or less.
+        """
+        grosses: dict[tuple[str, TaxKey], int] = {}
+        for group, gross in lines:
+            grosses[group] = grosses.get(group, 0) + gross
+        return split_cumulatively(
+            (group[1], before.get(group, 0), gross) for group, gross in grosses.items()
+        )
 
     def _invoiced(self, refs: list[int]) -> list[Position]:
         positions = self._known_positions(refs, "items")
@@ -636,7 +761,8 @@ class Order:
                 errors,
                 code="return-exceeds-invoiced",
             )
-        lines = []
+        credited_before = self._credited_before(positions)
+        lines, credited = [], []
         for p, item in zip(positions, items, strict=True):
             qty = item.quantity_milli
             before = line_gross(p.unit_gross, p.returned_milli)
@@ -646,10 +772,11 @@ class Order:
             # and never credit back what is already gone (left may have passed zero). A
             # discount line's share is negative: limit it toward zero, not away from it.
             gross = max(0, min(share, left)) if share >= 0 else min(0, max(share, left))
+            credited.append((self._tax_group(p), gross))
             p.returned_milli += qty
             lines.append({**p.document_line(), "quantity_milli": qty, "gross": gross})
-        country = self._credit_country(positions[0])
-        credit = Credit(RETURN, reference, reason, when, country, lines, invoice_reference)
+        taxes = self._credit_taxes(credited_before, credited)
+        credit = Credit(RETURN, reference, reason, when, lines, taxes, invoice_reference)
         return self._book_credit(credit, bank_details)
 
     def grant_goodwill(
@@ -682,13 +809,15 @@ class Order:
                 errors,
                 code="goodwill-exceeds-remaining",
             )
-        lines = []
+        credited_before = self._credited_before(positions)
+        lines, credited = [], []
         for p, amount in zip(positions, amounts, strict=True):
+            credited.append((self._tax_group(p), amount))
             p.goodwill_amount += amount
             lines.append({**p.document_line(), "gross": amount})
-        country = self._credit_country(positions[0])
+        taxes = self._credit_taxes(credited_before, credited)
         credit = Credit(
-            GOODWILL, reference, reason, when, country, lines, invoice_reference, credit_date
+            GOODWILL, reference, reason, when, lines, taxes, invoice_reference, credit_date
         )
         return self._book_credit(credit, bank_details)
 
@@ -743,7 +872,7 @@ class Order:
         invoice = self.invoice(invoice_reference)
         if invoice is None:
             raise StateConflict("no such invoice", code="not-found")
-        self._check_correction(invoice, spec, items, body_refs)
+        self._check_correction(invoice, spec, header, items, body_refs)
         current = invoice.current
         by_ref = {s.item_ref: s for s in items}
         on_invoice = set(current.item_refs)
@@ -767,6 +896,17 @@ class Order:
             raise field_errors(
                 FieldError("invoice", "gross-price-increase", "the invoice total may not increase")
             )
+        order_gross = self.gross_total - current.gross + proposed.gross
+        negative = [
+            self._negative_total(name, what, gross)
+            for name, what, gross in (
+                ("order.items", "the order", order_gross),
+                ("invoice.items", "the invoice", proposed.gross),
+            )
+            if gross < 0
+        ]
+        if negative:
+            raise field_errors(*negative)
         effects = Effects()
         if proposed.content() == current.content():
             return CorrectionResult(invoice_reference, False, current, current, None, None), effects
@@ -815,6 +955,7 @@ class Order:
         self,
         invoice: Invoice,
         spec: InvoiceSpec,
+        header: dict[str, Any],
         items: list[ItemSpec],
         body_refs: dict[str, str | None],
     ) -> None:
@@ -852,6 +993,7 @@ class Order:
                     f"the order is in {self.currency}",
                 )
             )
+        errors.extend(invoice_date_errors(spec, {**self.header, **header}, "invoice."))
         if errors:
             raise field_errors(*errors)
         open_refs = [p.item_ref for p in self.positions if p.state == OPEN]

@@ -9,6 +9,10 @@ from babel.numbers import get_currency_precision
 
 QUANTITY_SCALE = 1000  # quantities are stored in thousandths (at most 3 decimals)
 RATE_SCALE = 100  # VAT rates are stored in hundredths of a percent (19 % -> 1900)
+# The gross of an order's positions, added without their sign, is at most this many minor
+# units: every amount stored for the order (a line, a tax group, an invoice, a journal line)
+# stays near a millionth of the largest BIGINT (9.2 x 10^18), sums over orders included.
+MAX_ORDER_GROSS = 10**13
 
 
 @functools.lru_cache(maxsize=512)  # ISO 4217 has about 180 codes; requests are checked first

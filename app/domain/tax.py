@@ -60,6 +60,22 @@ def split_by_rate(country: str, lines: Iterable[tuple[str, int, int]]) -> list[T
     return result
 
 
+def split_cumulatively(groups: Iterable[tuple[TaxKey, int, int]]) -> list[TaxAmount]:
+    """Split credited gross by (key, gross credited before, gross now) groups: the VAT of each
+    is the VAT of everything credited in its group so far less the VAT of what was before.
+
+    So the credits of a whole group add up to exactly the VAT it was invoiced with, as
+    `line_gross` of cumulated quantities adds partial returns up to exactly their line.
+    Groups of one key (from several invoices) are summed after their split.
+    """
+    totals: dict[TaxKey, tuple[int, int]] = {}
+    for key, before, gross in groups:
+        vat = vat_of_gross(before + gross, key.rate_bp) - vat_of_gross(before, key.rate_bp)
+        summed_gross, summed_vat = totals.get(key, (0, 0))
+        totals[key] = (summed_gross + gross, summed_vat + vat)
+    return [TaxAmount(key, gross - vat, vat) for key, (gross, vat) in sorted(totals.items())]
+
+
 def unit_vat_exact(unit_gross: int, rate_bp: int) -> Decimal:
     """Exact VAT of one unit in minor units, before rounding."""
     return Decimal(unit_gross * rate_bp) / (100 * RATE_SCALE + rate_bp)

@@ -7,7 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.errors import FieldError, field_errors
-from app.domain.model import CreditItem, InvoiceSpec, ItemSpec
+from app.domain.model import (
+    CreditItem,
+    InvoiceSpec,
+    ItemSpec,
+    order_amount_errors,
+    position_amount_errors,
+)
 from app.domain.money import (
     decimals_of,
     exponent,
@@ -61,7 +67,11 @@ def minor(value: Decimal, currency: str, path: str) -> int:
 
 
 def item_specs(items: list[dict[str, Any]], currency: str, prefix: str) -> list[ItemSpec]:
-    """Positions as sent, every amount and VAT problem reported at once."""
+    """Positions as sent, every amount and VAT problem reported at once.
+
+    A price below zero only on a discount; every amount within what an order may hold
+    (`MAX_ORDER_GROSS`), so that no sum of them ever leaves the database's BIGINT.
+    """
     errors: list[FieldError] = []
     specs: list[ItemSpec] = []
     seen: set[int] = set()
@@ -111,19 +121,21 @@ def item_specs(items: list[dict[str, Any]], currency: str, prefix: str) -> list[
                 )
             )
         extra = {k: v for k, v in item.items() if k not in ITEM_FIELDS}
-        specs.append(
-            ItemSpec(
-                item_ref=ref,
-                quantity_milli=quantity_to_milli(item["quantity"]),
-                unit_gross=unit_gross,
-                rate_bp=rate_bp,
-                vat_type=item["vatType"],
-                position_type=item["positionType"],
-                product_id=item.get("productId"),
-                description=item.get("description"),
-                extra=jsonable(extra),
-            )
+        spec = ItemSpec(
+            item_ref=ref,
+            quantity_milli=quantity_to_milli(item["quantity"]),
+            unit_gross=unit_gross,
+            rate_bp=rate_bp,
+            vat_type=item["vatType"],
+            position_type=item["positionType"],
+            product_id=item.get("productId"),
+            description=item.get("description"),
+            extra=jsonable(extra),
         )
+        errors.extend(position_amount_errors(spec, currency, path))
+        specs.append(spec)
+    if not errors:
+        errors.extend(order_amount_errors(specs, currency, prefix))
     if errors:
         raise field_errors(*errors)
     return specs

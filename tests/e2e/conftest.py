@@ -22,7 +22,17 @@ BASE = "/accounting/v1/businesses"
 
 @pytest.fixture(scope="session")
 def app(engine: Engine, database_url: str) -> Flask:
-    return create_app({"DATABASE_URL": database_url, "ENGINE": engine, "TESTING": True})
+    # One app serves the whole run from one address, and many tests send a bad key on purpose:
+    # the limit on failed authentications per address is tested on an app of its own
+    # (tests/contract/test_keys_and_limits.py).
+    return create_app(
+        {
+            "DATABASE_URL": database_url,
+            "ENGINE": engine,
+            "TESTING": True,
+            "AUTH_FAILURES_PER_MINUTE": 0,
+        }
+    )
 
 
 @pytest.fixture

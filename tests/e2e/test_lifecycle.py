@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from app.service.verify import verify
 from tests import factories
 from tests.e2e.conftest import Api, fields_of, journal_balances, problem
 from tests.factories import item
@@ -611,3 +612,73 @@ def test_everything_returned_after_full_payment_refunds_exactly_what_was_paid(ap
     assert order["totals"]["refunded"] == order["totals"]["paid"] == Decimal("35.70")
     assert order["totals"]["credited"] == Decimal("35.70")
     assert order["totals"]["balance"] == 0
+
+
+# --- a position credited in full leaves nothing booked -----------------------------------
+
+
+def net_by_account(api: Api, order_ref: str) -> dict[str, Decimal]:
+    """Debit less credit per account over every journal entry of the order."""
+    balances: dict[str, Decimal] = {}
+    for entry in api.journal(order_ref):
+        for line in entry["lines"]:
+            account = line["account"]
+            balances[account] = balances.get(account, Decimal(0)) + line["debit"] - line["credit"]
+    return balances
+
+
+def report_of_june(api: Api) -> list[tuple[Any, ...]]:
+    rows = api.tax_report("2024-06-01", "2024-06-30")
+    return [(r["vatType"], r["vatPercent"], r["net"], r["vat"], r["gross"]) for r in rows]
+
+
+def nothing_left_booked(api: Api, order_ref: str) -> None:
+    """The period's tax report and every account of the order are back at zero, and
+    `accounting verify` finds every entry as its document implies."""
+    assert report_of_june(api) == [("NORMAL", 19, 0, 0, 0)]
+    assert set(net_by_account(api, order_ref).values()) == {0}
+    assert verify(api.client.application.extensions["accounting"].session_factory)[1] == []
+
+
+def test_three_one_unit_returns_of_a_position_leave_no_cent_booked_or_declared(
+    api: Api,
+) -> None:
+    # 9.99 holds 1.60 VAT at 19 %; one unit of 3.33 holds 0.53, three of them 1.59.
+    order, _invoice = api.invoiced_order(items=[item(1, "3.33", quantity="3")])
+    ref = order["orderReference"]
+
+    answers = [
+        api.return_items(ref, f"RET-{n}", [(1, 1)], returnDate="2024-06-20") for n in (1, 2, 3)
+    ]
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    returns = [e["lines"] for e in api.journal(ref) if e["kind"] == "return"]
+    assert [
+        line["debit"] for lines in returns for line in lines if line["account"].startswith("vat")
+    ] == [Decimal("0.53"), Decimal("0.53"), Decimal("0.54")]
+    nothing_left_booked(api, ref)
+    totals = assert_books_agree(api, ref)["totals"]
+    assert (totals["credited"], totals["balance"]) == (Decimal("9.99"), 0)
+
+
+def test_a_position_credited_by_a_goodwill_and_returns_leaves_no_cent_booked(api: Api) -> None:
+    order, _invoice = api.invoiced_order(items=[item(1, "3.33", quantity="3")])
+    ref = order["orderReference"]
+    june = {"goodwillDate": "2024-06-15"}
+
+    assert api.goodwill(ref, "GW-1", [(1, Decimal("3.33"))], **june).status_code == 200
+    assert api.return_items(ref, "RET-1", [(1, 1)], returnDate="2024-06-20").status_code == 200
+    assert api.return_items(ref, "RET-2", [(1, 2)], returnDate="2024-06-21").status_code == 200
+
+    nothing_left_booked(api, ref)
+    assert assert_books_agree(api, ref)["totals"]["balance"] == 0
+
+
+def test_positions_of_one_rate_returned_apart_leave_no_cent_booked(api: Api) -> None:
+    order, _invoice = api.invoiced_order(items=[item(1, "3.33"), item(2, "3.33", quantity="2")])
+    ref = order["orderReference"]
+
+    assert api.return_items(ref, "RET-1", [(1, 1)], returnDate="2024-06-20").status_code == 200
+    assert api.return_items(ref, "RET-2", [(2, 2)], returnDate="2024-06-20").status_code == 200
+
+    nothing_left_booked(api, ref)

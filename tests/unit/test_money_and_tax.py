@@ -22,6 +22,7 @@ from app.domain.tax import (
     TaxKey,
     line_gross,
     split_by_rate,
+    split_cumulatively,
     unit_vat_exact,
     vat_of_gross,
 )
@@ -163,6 +164,43 @@ def test_a_negated_tax_amount_reverses_net_vat_and_gross() -> None:
     tax = TaxAmount(NORMAL_DE, net=1000, vat=190)
     assert tax.negated() == TaxAmount(NORMAL_DE, net=-1000, vat=-190)
     assert tax.negated().gross == -1190
+
+
+# --- credits split cumulatively --------------------------------------------------------
+
+
+def test_three_credits_of_a_third_each_add_up_to_the_vat_of_the_whole() -> None:
+    # 9.99 at 19 % holds 1.595 VAT -> 1.60; a third (3.33) holds 0.5317 -> 0.53, and three
+    # thirds split one by one would take back 1.59, leaving a cent booked.
+    credited, vats = 0, []
+    for _ in range(3):
+        (credit,) = split_cumulatively([(NORMAL_DE, credited, 333)])
+        vats.append(credit.vat)
+        credited += credit.gross
+    assert vats == [53, 53, 54]
+    assert (sum(vats), credited) == (vat_of_gross(999, 1900), 999)
+    assert 3 * vat_of_gross(333, 1900) == 159
+
+
+def test_a_first_credit_is_split_as_the_group_alone() -> None:
+    first = split_cumulatively([(NORMAL_DE, 0, 1190), (REDUCED_DE, 0, 1070)])
+    assert first == split_by_rate("DE", [("NORMAL", 1900, 1190), ("REDUCED", 700, 1070)])
+
+
+def test_a_credit_s_vat_is_what_its_group_holds_less_what_was_credited_before() -> None:
+    (credit,) = split_cumulatively([(NORMAL_DE, 1000, 1000)])
+    assert credit == TaxAmount(NORMAL_DE, net=1681 - 840, vat=319 - 160)
+
+
+def test_groups_of_one_key_from_several_invoices_are_split_apart_and_summed() -> None:
+    (credit,) = split_cumulatively([(NORMAL_DE, 333, 333), (NORMAL_DE, 666, 333)])
+    assert credit.vat == (vat_of_gross(666, 1900) - 53) + (160 - 106)
+    assert credit == TaxAmount(NORMAL_DE, net=666 - 107, vat=107)
+
+
+def test_a_discount_credited_back_lowers_its_group_s_vat() -> None:
+    (credit,) = split_cumulatively([(NORMAL_DE, 2380, -1190)])
+    assert credit == TaxAmount(NORMAL_DE, net=-1000, vat=-190)
 
 
 # --- unit VAT as a client computes it --------------------------------------------------

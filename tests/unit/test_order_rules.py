@@ -20,7 +20,10 @@ from app.domain.model import (
     Invoice,
     Order,
     Position,
+    order_amount_errors,
+    position_amount_errors,
 )
+from app.domain.money import MAX_ORDER_GROSS
 from tests.domain_factories import (
     InvoiceSpecFactory,
     ItemSpecFactory,
@@ -360,6 +363,64 @@ def test_a_partial_return_of_a_discount_line_credits_only_its_share() -> None:
     assert order.balance == 1785
 
 
+def credits(effects: Effects) -> list[Credit]:
+    return [c for c in effects.created if isinstance(c, Credit)]
+
+
+def three_at_333() -> Order:
+    """One position: 3 x 3.33 = 9.99 at 19 %, invoiced with 1.60 VAT (a third holds 0.53)."""
+    order = OrderAggregateFactory(
+        items=[ItemSpecFactory(item_ref=1, quantity_milli=3000, unit_gross=333)]
+    )
+    invoice_open(order)
+    return order
+
+
+def test_the_return_that_completes_a_position_credits_exactly_the_vat_left() -> None:
+    order = three_at_333()
+    (invoiced,) = order.invoices[0].current.tax_amounts()
+    returns = [credits(ret(order, [(1, 1000)], f"R{n}"))[0] for n in (1, 2, 3)]
+    assert [(c.gross, c.vat) for c in returns] == [(333, 53), (333, 53), (333, 54)]
+    assert (sum(c.gross for c in returns), sum(c.vat for c in returns)) == (999, invoiced.vat)
+    assert sum(c.net for c in returns) == invoiced.net
+    assert invoiced.vat == 160
+
+
+def test_a_position_credited_by_a_goodwill_and_returns_takes_back_exactly_its_vat() -> None:
+    order = three_at_333()
+    first = credits(goodwill(order, [(1, 333)]))[0]
+    rest = credits(ret(order, [(1, 1000)], "R1"))[0]
+    last = credits(ret(order, [(1, 2000)], "R2"))[0]
+    assert [(c.gross, c.vat) for c in (first, rest, last)] == [(333, 53), (333, 53), (333, 54)]
+    assert order.credited_total == 999
+
+
+def test_positions_of_one_rate_credited_in_full_take_back_their_invoice_s_vat() -> None:
+    order = OrderAggregateFactory(
+        items=[
+            ItemSpecFactory(item_ref=1, unit_gross=333),
+            ItemSpecFactory(item_ref=2, unit_gross=333, quantity_milli=2000),
+        ]
+    )
+    invoice_open(order)
+    first = credits(ret(order, [(1, 1000)], "R1"))[0]
+    second = credits(ret(order, [(2, 2000)], "R2"))[0]
+    assert (first.vat, second.vat) == (53, 107)
+    assert first.vat + second.vat == order.invoices[0].current.vat
+
+
+def test_a_credit_is_booked_in_the_country_of_each_position_s_invoice() -> None:
+    order = OrderAggregateFactory()
+    invoice_open(order, invoice_reference="INV-DE", item_refs=(1,))
+    order.header = {**order.header, "vatDeclarationCountry": "AT"}
+    invoice_open(order, invoice_reference="INV-AT", item_refs=(2,))
+    (credit,) = credits(ret(order, [(2, 1000), (1, 1000)]))
+    assert [(t.key.country, t.gross) for t in credit.tax_amounts()] == [
+        ("AT", 2380),
+        ("DE", 1190),
+    ]
+
+
 def test_only_invoiced_positions_receive_a_goodwill() -> None:
     order = OrderAggregateFactory()
     with pytest.raises(StateConflict) as error:
@@ -662,3 +723,135 @@ def test_a_credit_note_reference_is_used_once() -> None:
     with pytest.raises(StateConflict) as error:
         order.correct_invoice(ref, spec, header, restated(order, p2=1500), refs, "CN1")
     refused(error, "reference-taken", "goodwillReference")
+
+
+# --- an order is never worth less than zero ----------------------------------------------
+
+
+def with_discount(discount: int = -500, *more: ItemSpecFactory) -> Order:
+    """An article at 11.90 (position 1) and a discount (position 2)."""
+    return OrderAggregateFactory(
+        items=[
+            ItemSpecFactory(item_ref=1),
+            ItemSpecFactory(item_ref=2, unit_gross=discount, position_type="DISCOUNT"),
+            *more,
+        ]
+    )
+
+
+def test_an_order_worth_less_than_zero_is_refused() -> None:
+    with pytest.raises(RuleViolation) as error:
+        with_discount(-1191)
+    refused(error, "negative-total", "items")
+
+
+def test_an_order_of_only_a_discount_is_refused() -> None:
+    items = [ItemSpecFactory(item_ref=1, unit_gross=-500, position_type="DISCOUNT")]
+    with pytest.raises(RuleViolation) as error:
+        OrderAggregateFactory(items=items)
+    refused(error, "negative-total", "items")
+
+
+def test_a_discount_may_take_an_order_down_to_nothing() -> None:
+    assert with_discount(-1190).gross_total == 0
+
+
+def test_cancelling_what_the_discount_was_given_on_is_refused() -> None:
+    order = with_discount()
+    version = order.version
+    with pytest.raises(RuleViolation) as error:
+        order.cancel("C1", None, [1], TODAY, None)
+    refused(error, "negative-total", "items")
+    assert [p.state for p in order.positions] == [OPEN, OPEN]
+    assert order.version == version
+    cancel(order, [1, 2])
+    assert order.gross_total == 0
+
+
+def test_an_invoice_of_only_the_discount_is_refused() -> None:
+    order = with_discount()
+    with pytest.raises(RuleViolation) as error:
+        order.create_invoice(InvoiceSpecFactory(item_refs=(2,)))
+    refused(error, "negative-total", "items")
+    assert (position(order, 2).state, order.invoices) == (OPEN, [])
+
+
+def test_a_correction_may_not_make_the_invoice_worth_less_than_zero() -> None:
+    order = with_discount()
+    spec, _effects = invoice_open(order)
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(
+            spec.invoice_reference,
+            spec,
+            dict(order.header),
+            restated(order, p1=400),
+            body_refs(order),
+            None,
+        )
+    refused(error, "negative-total", "order.items", "invoice.items")
+    assert (order.invoices[0].current_version, position(order, 1).unit_gross) == (1, 1190)
+
+
+@pytest.mark.parametrize("position_type", ["SALES_ARTICLE", "SHIPPING_COSTS", "CREDIT_NOTE"])
+def test_a_price_below_zero_is_only_for_discounts(position_type: str) -> None:
+    spec = ItemSpecFactory(unit_gross=-100, position_type=position_type)
+    (error,) = position_amount_errors(spec, "EUR", "items[3]")
+    assert (error.field, error.code) == ("items[3].grossUnitPrice", "negative-price")
+
+
+@pytest.mark.parametrize("position_type", ["DISCOUNT", "DISCOUNT_FOR_SUBSCRIPTION_ORDER"])
+def test_discounts_carry_a_price_below_zero(position_type: str) -> None:
+    spec = ItemSpecFactory(unit_gross=-100, position_type=position_type)
+    assert position_amount_errors(spec, "EUR", "items[0]") == []
+
+
+# --- amounts stay far inside the database's integers --------------------------------------
+
+
+def test_a_line_may_be_worth_up_to_the_limit_and_not_a_cent_more() -> None:
+    at_limit = ItemSpecFactory(unit_gross=MAX_ORDER_GROSS // 4, quantity_milli=4000)
+    beyond = ItemSpecFactory(unit_gross=MAX_ORDER_GROSS // 4 + 1, quantity_milli=4000)
+    assert position_amount_errors(at_limit, "EUR", "items[0]") == []
+    (error,) = position_amount_errors(beyond, "EUR", "items[0]")
+    assert (error.field, error.code) == ("items[0].grossUnitPrice", "amount-too-large")
+    assert "100000000000.00 EUR" in error.message
+
+
+def test_the_positions_together_count_discounts_without_their_sign() -> None:
+    half = MAX_ORDER_GROSS // 2
+    items = [
+        ItemSpecFactory(item_ref=1, unit_gross=half),
+        ItemSpecFactory(item_ref=2, unit_gross=half),
+        ItemSpecFactory(item_ref=3, unit_gross=-1, position_type="DISCOUNT"),
+    ]
+    (error,) = order_amount_errors(items, "EUR", "order.items")
+    assert (error.field, error.code) == ("order.items", "amount-too-large")
+    assert order_amount_errors(items[:2], "EUR", "order.items") == []
+
+
+# --- dates -------------------------------------------------------------------------------
+
+
+def test_an_invoice_is_dated_on_or_after_its_order_and_due_on_or_after_its_date() -> None:
+    order = OrderAggregateFactory(header={"orderDate": "2024-06-01", "vatDeclarationCountry": "DE"})
+    spec = InvoiceSpecFactory(invoice_date=date(2024, 5, 31), due_date=date(2024, 5, 30))
+    with pytest.raises(RuleViolation) as error:
+        order.create_invoice(spec)
+    assert [(e.field, e.code) for e in error.value.errors] == [
+        ("invoiceDate", "invoice-date-before-order-date"),
+        ("dueDate", "due-date-before-invoice-date"),
+    ]
+    assert ([p.state for p in order.positions], order.invoices) == ([OPEN, OPEN], [])
+    invoice_open(order, invoice_date=date(2024, 6, 1), due_date=date(2024, 6, 1))
+
+
+def test_a_correction_dates_the_invoice_on_or_after_the_order_as_restated() -> None:
+    order = OrderAggregateFactory()
+    spec, _effects = invoice_open(order)
+    header = {**order.header, "orderDate": "2024-06-11"}
+    with pytest.raises(RuleViolation) as error:
+        order.correct_invoice(
+            spec.invoice_reference, spec, header, restated(order), body_refs(order), None
+        )
+    refused(error, "invoice-date-before-order-date", "invoice.invoiceDate")
+    assert order.invoices[0].current_version == 1
