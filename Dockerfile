@@ -1,4 +1,7 @@
 # syntax=docker/dockerfile:1
+# The service image. PostgreSQL comes from DATABASE_URL (required: the image never falls back to
+# a SQLite file inside the container); migrations are an explicit release step, or run at start
+# with ACCOUNTING_MIGRATE_ON_START=1. README.md, "Run in production", shows both.
 
 FROM python:3.11-slim AS builder
 WORKDIR /src
@@ -18,13 +21,11 @@ RUN useradd --system --user-group --no-create-home app
 WORKDIR /srv
 COPY migrations/ migrations/
 COPY gunicorn.conf.py ./
-# Only for the embedded SQLite default; production sets DATABASE_URL to PostgreSQL and runs
-# `accounting db upgrade` as a release step before the new image serves.
-RUN mkdir -p var && chown app:app var
 
 USER app
-ENV ACCOUNTING_BIND=0.0.0.0:8000
+ENV ACCOUNTING_BIND=0.0.0.0:8000 \
+    ACCOUNTING_REQUIRE_DATABASE_URL=1
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=3)"]
-CMD ["accounting", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["accounting", "serve"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
@@ -25,16 +27,21 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy import Table, literal_column, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters import idempotency
 from app.adapters.db import make_engine, make_session_factory
-from app.config import database_url
-from app.domain.errors import DomainError
+from app.adapters.schema import idempotency_keys
+from app.config import database_url, purge_retention, worker_idempotency_retention
+from app.domain.errors import DomainError, field_errors
 from app.domain.money import decimals_of, rate_to_bp, to_major
 from app.domain.tax_change import MODES, TaxChange
 from app.service import tax_correction as tc
 
 OPTIONS = {
+    "business": "--business",
     "country": "--country",
     "to": "--to",
     "vatType": "--vat-type",
@@ -57,6 +64,8 @@ REPORT_COLUMNS = (
     "problem_code",
 )
 PLAIN_EVERY_SECONDS = 10.0
+PURGE_EVERY = timedelta(days=1)
+PURGE_RETRY = timedelta(hours=1)  # after a purge that failed
 
 
 def _rate(value: str, option: str) -> int:
@@ -72,7 +81,7 @@ def _rate(value: str, option: str) -> int:
 @contextmanager
 def _database(one_connection: bool = True) -> Iterator[sessionmaker[Session]]:
     """Sessions on DATABASE_URL; by default all on one connection (see on_one_connection)."""
-    engine = make_engine(database_url())
+    engine = make_engine(database_url(), hide_parameters=True)
     try:
         if one_connection:
             factory, connection = tc.on_one_connection(engine)
@@ -212,6 +221,17 @@ def progress(total: int, stream: TextIO) -> Iterator[Callable[[Summary], None]]:
     yield line
 
 
+@contextmanager
+def _options_named() -> Iterator[None]:
+    """A refused change names the command's options (--to-rate), not the API's fields."""
+    try:
+        yield
+    except DomainError as error:
+        raise field_errors(
+            *(dataclasses.replace(e, field=OPTIONS.get(e.field, e.field)) for e in error.errors)
+        ) from None
+
+
 @click.command("tax-correction")
 @click.option("--business", required=True, help="Business code.")
 @click.option("--country", required=True, help="Declaration country, e.g. DE.")
@@ -267,17 +287,15 @@ def tax_correction(
         start=_day(start),
         end=_day(end),
     )
-    try:
+    with _options_named():
         change.check()
-    except DomainError as error:
-        raise click.UsageError(
-            "; ".join(f"{OPTIONS.get(e.field, e.field)}: {e.message}" for e in error.errors)
-        ) from None
     summary = Summary()
     started = time.monotonic()
     # Worker processes bring their own connections; the parent's pool is emptied before they
     # are forked.
     with _database(one_connection=workers == 1) as factory:
+        with _options_named():
+            tc.check_scope(factory, business, change)
         total = tc.count_selected(factory, business, change)
         click.echo(
             f"tax-correction: business {business}, {country} {vat_type} {from_rate} % -> "
@@ -304,11 +322,63 @@ def tax_correction(
     sys.exit(1 if summary.statuses[tc.FAILED] else 0)
 
 
+def _read_nothing_from(factory: sessionmaker[Session], *tables: Table) -> None:
+    """A database without these tables (never migrated) fails here, before any work starts."""
+    with factory() as session:
+        for table in tables:
+            session.execute(select(literal_column("1")).select_from(table).limit(0))
+
+
+class DailyPurge(threading.Thread):
+    """Deletes idempotency keys older than `retention` now and then once a day, on a
+    connection of its own, beside the worker's tax corrections (never in their way)."""
+
+    def __init__(self, retention: timedelta, report: Callable[[str], None]):
+        super().__init__(name="idempotency-purge", daemon=True)
+        self.retention = retention
+        self.report = report
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        engine = make_engine(database_url(), pool_size=1, max_overflow=0, hide_parameters=True)
+        try:
+            while True:
+                pause = PURGE_EVERY
+                before = datetime.now(UTC) - self.retention
+                try:
+                    purged = idempotency.purge(engine, before, should_stop=self.stopping.is_set)
+                except SQLAlchemyError as error:
+                    reason = str(getattr(error, "orig", None) or type(error).__name__)
+                    self.report(f"idempotency purge failed, again in 1 h: {reason.splitlines()[0]}")
+                    pause = PURGE_RETRY
+                else:
+                    hours = self.retention.total_seconds() / 3600
+                    self.report(f"purged {purged} idempotency keys older than {hours:g} h")
+                if self.stopping.wait(pause.total_seconds()):
+                    return
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        """Stop after the purge under way, if any (a purge stops between its chunks)."""
+        self.stopping.set()
+        self.join()
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="Return when no job has work left.")
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between looks for work.")
-def worker(once: bool, poll: float) -> None:
-    """Process queued tax correction jobs; several workers share a job."""
+@click.option(
+    "--idempotency-retention",
+    "retention",
+    default=None,
+    help="Purge idempotency keys older than this once a day: a number and m, h or d, at "
+    "least 24h, or off. Default: ACCOUNTING_IDEMPOTENCY_RETENTION, else 48h.",
+)
+def worker(once: bool, poll: float, retention: str | None) -> None:
+    """Process queued tax correction jobs; several workers share a job. Also purges old
+    idempotency keys once a day (with --once: once, before returning)."""
+    kept = worker_idempotency_retention() if retention is None else purge_retention(retention)
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -321,9 +391,17 @@ def worker(once: bool, poll: float) -> None:
     def finished(job: tc.Job, processed: int) -> None:
         click.echo(f"worker: job {job.job_id}: {processed} invoices processed", err=True)
 
+    purge = DailyPurge(kept, lambda text: click.echo(f"worker: {text}", err=True)) if kept else None
     with _database() as factory:
+        _read_nothing_from(factory, tc.jobs_table, tc.items_table, idempotency_keys)
         click.echo(f"worker {tc.worker_name()} ready", err=True)
-        processed = tc.work(
-            factory, once=once, poll_seconds=poll, should_stop=lambda: stopping, on_job=finished
-        )
+        if purge is not None:
+            purge.start()
+        try:
+            processed = tc.work(
+                factory, once=once, poll_seconds=poll, should_stop=lambda: stopping, on_job=finished
+            )
+        finally:
+            if purge is not None:
+                purge.stop()
     click.echo(f"worker: {processed} invoices processed, stopping", err=True)

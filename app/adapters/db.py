@@ -39,12 +39,18 @@ def prepares() -> bool:
     return os.environ.get("ACCOUNTING_DB_PREPARE", "on").lower() not in ("off", "0", "false")
 
 
-def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
+def make_engine(
+    url: str,
+    batches: bool = True,
+    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    **options: Any,
+) -> Engine:
     """An engine whose transactions serialize writes to one order (SPEC section 7).
 
     On PostgreSQL, `batches=False` leaves transactions to the driver (psycopg sends BEGIN
     before a transaction's first statement): the same pool and timeouts without the
-    service's batches of SQL, for the benchmark's bare handler."""
+    service's batches of SQL, for the benchmark's bare handler. Commands that read the whole
+    database (`accounting verify`) give statements longer than a request's."""
     options.setdefault("json_serializer", jsoncodec.dumps)
     options.setdefault("json_deserializer", jsoncodec.loads)
     if url.startswith("sqlite"):
@@ -68,7 +74,7 @@ def make_engine(url: str, batches: bool = True, **options: Any) -> Engine:
         pool_timeout=options.pop("pool_timeout", POOL_TIMEOUT_S),
         connect_args={
             "options": f"-c lock_timeout={LOCK_TIMEOUT_MS} -c statement_timeout="
-            f"{STATEMENT_TIMEOUT_MS}",
+            f"{statement_timeout_ms}",
             "connect_timeout": CONNECT_TIMEOUT_S,
             **KEEPALIVES,
             # psycopg prepares statements it sees often, and deallocates every prepared

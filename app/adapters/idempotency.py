@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, select, text, tuple_
 
 from app.adapters import batch
 from app.adapters.schema import idempotency_keys
+
+# Rows deleted per transaction by a purge: each transaction stays short, whatever the backlog.
+PURGE_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,7 @@ def _lock_id(business: str, key: str) -> int:
 
 
 class IdempotencyStore:
-    """Keys are scoped per business and kept (at least 24 h; today: until purged by hand)."""
+    """Keys are scoped per business and kept at least 24 h (`purge`, docs/operations.md)."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
@@ -71,3 +76,26 @@ class IdempotencyStore:
         held = batch.Batch(self.connection)
         held.insert(idempotency_keys, [row])
         held.defer()
+
+
+def purge(
+    engine: Engine,
+    before: datetime,
+    chunk: int = PURGE_CHUNK,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Delete the answers stored before `before`, a chunk per transaction, until none is
+    left or `should_stop()`; returns how many.
+
+    A request replaying one of them meanwhile either reads it first or finds nothing and is
+    taken as new, which the contract allows once a key is older than 24 hours."""
+    keys = idempotency_keys
+    oldest = select(keys.c.business_code, keys.c.key).where(keys.c.created_at < before).limit(chunk)
+    statement = delete(keys).where(tuple_(keys.c.business_code, keys.c.key).in_(oldest))
+    purged = 0
+    while True:
+        with engine.begin() as connection:
+            deleted = int(connection.execute(statement).rowcount or 0)
+        purged += deleted
+        if deleted < chunk or should_stop():
+            return purged

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
-from app.domain import model
+from app.domain import ledger, model
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,171 @@ def invoice_violations(invoice: model.Invoice) -> list[str]:
                 f"{name}: version {v.version} ({v.status}) has {notes[v.version]} "
                 f"credit notes, expected {expected}"
             )
+    return found
+
+
+# --- the journal against the documents -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Booking:
+    """The journal entry a document implies, rebuilt from the document's stored amounts."""
+
+    kind: str
+    reference: str  # the entry's document_reference
+    document: str  # how a violation names the document
+    lines: list[ledger.JournalLine]
+
+
+def _booked(lines: Iterable[ledger.JournalLine | None]) -> list[ledger.JournalLine]:
+    return [line for line in lines if line is not None]
+
+
+def bookings(
+    order: model.Order,
+    credits: Iterable[model.Credit],
+    payments: Iterable[model.Payment],
+    refunds: Iterable[model.Refund],
+) -> list[Booking]:
+    """Every journal entry the order's documents imply, as the aggregate books them: an
+    invoice version and a credit note (a correction's reversal) from their stored taxes, a
+    return or goodwill likewise reversed, a payment and a refund from their amounts."""
+    found = []
+    for invoice in order.invoices:
+        reference = invoice.invoice_reference
+        for version in sorted(invoice.versions, key=lambda v: v.version):
+            found.append(
+                Booking(
+                    "invoice",
+                    reference,
+                    f"invoice {reference} version {version.version}",
+                    _booked(ledger.sale_lines(version.tax_amounts())),
+                )
+            )
+        for note in invoice.credit_notes:
+            found.append(
+                Booking(
+                    "credit-note",
+                    note.reference,
+                    f"credit note {note.reference}",
+                    _booked(ledger.sale_lines(note.tax_amounts(), sign=-1)),
+                )
+            )
+    for credit in credits:
+        found.append(
+            Booking(
+                credit.kind,
+                credit.reference,
+                f"{credit.kind} {credit.reference}",
+                _booked(ledger.sale_lines(credit.tax_amounts(), sign=-1)),
+            )
+        )
+    for payment in payments:
+        found.append(
+            Booking(
+                "payment",
+                payment.reference or payment.payment_id,
+                f"payment {payment.payment_id}",
+                _booked(ledger.payment_lines(payment.amount)),
+            )
+        )
+    for refund in refunds:
+        found.append(
+            Booking(
+                "refund",
+                refund.refund_id,
+                f"refund {refund.refund_id}",
+                _booked(ledger.refund_lines(refund.amount)),
+            )
+        )
+    return found
+
+
+Account = tuple[str, str | None, str | None, int | None]
+
+
+def _account(line: ledger.JournalLine) -> Account:
+    return (line.account, line.tax_country, line.vat_type, line.rate_bp)
+
+
+def _postings(lines: Iterable[ledger.JournalLine]) -> Counter[tuple[Account, int, int]]:
+    return Counter((_account(line), line.debit, line.credit) for line in lines)
+
+
+def _amounts(lines: list[ledger.JournalLine]) -> str:
+    return f"debit {sum(ln.debit for ln in lines)}, credit {sum(ln.credit for ln in lines)}"
+
+
+def _differences(booked: list[ledger.JournalLine], implied: Booking) -> list[str]:
+    """Each account where the entry's lines and the document's differ, the entry's first."""
+    by_account: dict[Account, tuple[list[ledger.JournalLine], list[ledger.JournalLine]]] = {}
+    for line in sorted(booked, key=lambda ln: ln.line_no):
+        by_account.setdefault(_account(line), ([], []))[0].append(line)
+    for line in implied.lines:
+        by_account.setdefault(_account(line), ([], []))[1].append(line)
+    found = []
+    for ours, theirs in by_account.values():
+        if _postings(ours) == _postings(theirs):
+            continue
+        name = ledger.account_name((ours or theirs)[0])
+        expected = f"{implied.document} implies " + (_amounts(theirs) if theirs else "no line")
+        if not ours:
+            found.append(f"no line on {name}; {expected}")
+            continue
+        numbers = ", ".join(str(ln.line_no) for ln in ours)
+        lines = "line" if len(ours) == 1 else "lines"
+        found.append(f"{lines} {numbers} {name}: {_amounts(ours)}; {expected}")
+    return found
+
+
+def _entry_name(entry: ledger.JournalEntry) -> str:
+    return (
+        f"journal entry {entry.business_code}/{entry.entry_id} "
+        f"({entry.kind} {entry.document_reference})"
+    )
+
+
+def journal_violations(
+    order: model.Order, entries: Iterable[ledger.JournalEntry], implied: Iterable[Booking]
+) -> list[str]:
+    """Every journal entry of the order against the booking its document implies, account
+    by account (account, tax country, VAT type, rate, debit, credit), each difference named.
+
+    An entry and a document are paired by kind and document reference; the versions of one
+    invoice share their reference, so an entry is first paired with a version it agrees with
+    exactly, and what is left is compared in booking order (entries by creation, versions by
+    number)."""
+    booked: dict[tuple[str, str], list[ledger.JournalEntry]] = {}
+    for entry in entries:
+        booked.setdefault((entry.kind, entry.document_reference), []).append(entry)
+    expected: dict[tuple[str, str], list[Booking]] = {}
+    for booking in implied:
+        expected.setdefault((booking.kind, booking.reference), []).append(booking)
+    found = []
+    for key in [*booked, *(k for k in expected if k not in booked)]:
+        # Bookings by their postings, so that pairing stays linear in a long history.
+        twins: dict[frozenset[tuple[tuple[Account, int, int], int]], list[Booking]] = {}
+        for booking in expected.get(key, []):
+            twins.setdefault(frozenset(_postings(booking.lines).items()), []).append(booking)
+        paired: set[int] = set()
+        left = []
+        for entry in booked.get(key, []):
+            same = twins.get(frozenset(_postings(entry.lines).items()))
+            if same:
+                paired.add(id(same.pop(0)))
+            else:
+                left.append(entry)
+        unpaired = [b for b in expected.get(key, []) if id(b) not in paired]
+        for entry, booking in zip_longest(left, unpaired):
+            if booking is None:
+                found.append(f"{_entry_name(entry)}: no document of the order books it")
+            elif entry is None:
+                found.append(
+                    f"order {order.business_code}/{order.order_reference}: "
+                    f"{booking.document} has no journal entry"
+                )
+            else:
+                found.extend(
+                    f"{_entry_name(entry)}: {d}" for d in _differences(entry.lines, booking)
+                )
     return found

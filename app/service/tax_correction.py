@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
+import pycountry
 from sqlalchemy import Connection, Engine, Select, exists, func, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.adapters import schema
 from app.adapters.db import make_engine, make_session_factory
 from app.adapters.repository import Correcting
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError, FieldError, NotFound, field_errors
 from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
 from app.service.orders import Idempotency, correct_locked, stored_answer
@@ -122,6 +123,29 @@ def selection(business: str, change: TaxChange) -> Select[str, str]:
         .where(ver.c.invoice_date.between(change.start, change.end))
         .where(line_at_old_rate)
     )
+
+
+def check_scope(session_factory: sessionmaker[Session], business: str, change: TaxChange) -> None:
+    """Refuse a change for a country ISO 3166 does not know, or for a business the database
+    does not know (no order and no key): a mistyped one would select nothing and look done."""
+    errors = []
+    if pycountry.countries.get(alpha_2=change.country) is None:
+        errors.append(
+            FieldError("country", "unknown-country", f"{change.country} is no ISO 3166 country")
+        )
+    with session_factory() as session:
+        known = session.scalar(
+            select(
+                exists().where(schema.orders.c.business_code == business)
+                | exists().where(schema.api_keys.c.business_code == business)
+            )
+        )
+    if not known:
+        errors.append(
+            FieldError("business", "unknown-business", f"no order and no key for {business}")
+        )
+    if errors:
+        raise field_errors(*errors)
 
 
 def count_selected(session_factory: sessionmaker[Session], business: str, change: TaxChange) -> int:

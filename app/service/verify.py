@@ -3,63 +3,85 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import schema
+from app.adapters.mapper import CREDIT, ENTRY, LINE, PAYMENT, REFUND, Mapping
 from app.adapters.repository import OrderRepository
-from app.domain import ledger
-from app.domain.invariants import OrderFacts, order_violations
+from app.domain import ledger, model
+from app.domain.invariants import OrderFacts, bookings, journal_violations, order_violations
 
 BATCH = 500
 
 
-def _sums(
-    session: Session, table: schema.Table, column: str, business: str, refs: list[str]
-) -> dict[str, int]:
+def _documents(
+    session: Session, mapping: Mapping, business: str, refs: list[str]
+) -> dict[str, list[Any]]:
+    """The documents of one table (returns and goodwills, payments, refunds), by order."""
+    table = mapping.table
     rows = session.execute(
-        select(table.c.order_reference, func.sum(table.c[column]))
+        select(*mapping.columns, table.c.order_reference)
         .where(table.c.business_code == business)
         .where(table.c.order_reference.in_(refs))
-        .group_by(table.c.order_reference)
-    ).all()
-    return {r[0]: int(r[1]) for r in rows}
+    )
+    found: dict[str, list[Any]] = {}
+    for row in rows:
+        found.setdefault(row[-1], []).append(mapping.build(row[:-1]))
+    return found
 
 
-def _position_credits(
+def _journal(
     session: Session, business: str, refs: list[str]
-) -> dict[str, dict[int, int]]:
-    """Gross credited per position by the lines of every return and goodwill, by order."""
-    rows = session.execute(
-        select(schema.credits.c.order_reference, schema.credits.c.lines)
-        .where(schema.credits.c.business_code == business)
-        .where(schema.credits.c.order_reference.in_(refs))
-    ).all()
-    credited: dict[str, dict[int, int]] = {}
-    for order_reference, lines in rows:
-        per_position = credited.setdefault(order_reference, {})
-        for line in lines:
-            item_ref = int(line["item_ref"])
-            per_position[item_ref] = per_position.get(item_ref, 0) + int(line["gross"])
-    return credited
-
-
-def _receivables(session: Session, business: str, refs: list[str]) -> dict[str, int]:
-    lines, entries = schema.journal_lines, schema.journal_entries
-    rows = session.execute(
-        select(entries.c.order_reference, func.sum(lines.c.debit - lines.c.credit))
+) -> dict[str, list[ledger.JournalEntry]]:
+    """Every journal entry with its lines, by order, each order's in the order booked."""
+    entries, lines = schema.journal_entries, schema.journal_lines
+    by_id: dict[str, ledger.JournalEntry] = {}
+    by_order: dict[str, list[ledger.JournalEntry]] = {}
+    for row in session.execute(
+        select(*ENTRY.columns)
+        .where(entries.c.business_code == business)
+        .where(entries.c.order_reference.in_(refs))
+        .order_by(entries.c.created_at, entries.c.entry_id)
+    ):
+        entry = ENTRY.build(row)
+        entry.lines = []
+        by_id[entry.entry_id] = entry
+        by_order.setdefault(entry.order_reference, []).append(entry)
+    for row in session.execute(
+        select(*LINE.columns, lines.c.entry_id)
         .join(
             entries,
             (entries.c.business_code == lines.c.business_code)
             & (entries.c.entry_id == lines.c.entry_id),
         )
         .where(lines.c.business_code == business)
-        .where(lines.c.account == ledger.RECEIVABLE)
         .where(entries.c.order_reference.in_(refs))
-        .group_by(entries.c.order_reference)
-    ).all()
-    return {r[0]: int(r[1]) for r in rows}
+        .order_by(lines.c.entry_id, lines.c.line_no)
+    ):
+        by_id[row[-1]].lines.append(LINE.build(row[:-1]))
+    return by_order
+
+
+def _position_credits(credits: list[model.Credit]) -> dict[int, int]:
+    """Gross credited per position by the lines of every return and goodwill."""
+    credited: dict[int, int] = {}
+    for credit in credits:
+        for line in credit.lines:
+            item_ref = int(line["item_ref"])
+            credited[item_ref] = credited.get(item_ref, 0) + int(line["gross"])
+    return credited
+
+
+def _receivable(entries: list[ledger.JournalEntry]) -> int:
+    return sum(
+        line.debit - line.credit
+        for entry in entries
+        for line in entry.lines
+        if line.account == ledger.RECEIVABLE
+    )
 
 
 def unbalanced_entries(session: Session) -> list[str]:
@@ -119,27 +141,35 @@ def _order_batches(session: Session) -> Iterator[tuple[str, list[str]]]:
 
 
 def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
-    """Check every order and every journal entry; returns (orders checked, violations)."""
+    """Check every order and every journal entry; returns (orders checked, violations).
+
+    Each journal entry is also compared with the entry its document implies, rebuilt from
+    the document's stored amounts, so a line changed after booking is named even when its
+    entry still balances."""
     violations: list[str] = []
     checked = 0
     with session_factory() as session:
         violations.extend(unbalanced_entries(session))
         for business, refs in _order_batches(session):
             orders = OrderRepository(session.connection()).get_many(business, refs)
-            payments = _sums(session, schema.payments, "amount", business, refs)
-            refunds = _sums(session, schema.refunds, "amount", business, refs)
-            credits = _sums(session, schema.credits, "gross", business, refs)
-            receivables = _receivables(session, business, refs)
-            position_credits = _position_credits(session, business, refs)
+            credits = _documents(session, CREDIT, business, refs)
+            payments = _documents(session, PAYMENT, business, refs)
+            refunds = _documents(session, REFUND, business, refs)
+            journal = _journal(session, business, refs)
             for order in orders:
                 ref = order.order_reference
+                entries = journal.get(ref, [])
                 facts = OrderFacts(
-                    payments.get(ref, 0),
-                    refunds.get(ref, 0),
-                    credits.get(ref, 0),
-                    receivables.get(ref, 0),
-                    position_credits.get(ref, {}),
+                    sum(p.amount for p in payments.get(ref, [])),
+                    sum(r.amount for r in refunds.get(ref, [])),
+                    sum(c.gross for c in credits.get(ref, [])),
+                    _receivable(entries),
+                    _position_credits(credits.get(ref, [])),
                 )
                 violations.extend(order_violations(order, facts))
+                implied = bookings(
+                    order, credits.get(ref, []), payments.get(ref, []), refunds.get(ref, [])
+                )
+                violations.extend(journal_violations(order, entries, implied))
                 checked += 1
     return checked, violations

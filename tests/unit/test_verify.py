@@ -7,6 +7,7 @@ lost update or a race would leave it, and expects the violation to be named.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -14,7 +15,13 @@ from typing import Any, cast
 import pytest
 
 from app.domain import ledger
-from app.domain.invariants import OrderFacts, order_violations
+from app.domain.invariants import (
+    Booking,
+    OrderFacts,
+    bookings,
+    journal_violations,
+    order_violations,
+)
 from app.domain.model import (
     CANCELLED,
     ISSUED,
@@ -336,3 +343,152 @@ def test_an_invoice_whose_current_version_is_nullified_is_named() -> None:
     found = violations(books)
     named(found, "invoice INV-B: issued versions [], current 1")
     named(found, "invoice INV-B: version 1 (nullified) has 0 credit notes, expected 1")
+
+
+# --- the journal against the documents ---------------------------------------------------
+
+
+def journal_and_documents(books: Books) -> tuple[list[ledger.JournalEntry], list[Booking]]:
+    """The entries the books hold, and the bookings their documents imply."""
+    created = [item for e in books.effects for item in e.created]
+    booked = [entry for e in books.effects for entry in entries(e)]
+    implied = bookings(
+        books.order,
+        [i for i in created if isinstance(i, Credit)],
+        [i for i in created if isinstance(i, Payment)],
+        [i for i in created if isinstance(i, Refund)],
+    )
+    return booked, implied
+
+
+def journal_found(books: Books) -> list[str]:
+    booked, implied = journal_and_documents(books)
+    return journal_violations(books.order, booked, implied)
+
+
+def entry_of(books: Books, kind: str, reference: str, nth: int = 0) -> ledger.JournalEntry:
+    booked, _ = journal_and_documents(books)
+    return [e for e in booked if (e.kind, e.document_reference) == (kind, reference)][nth]
+
+
+def line_of(entry: ledger.JournalEntry, account: str) -> ledger.JournalLine:
+    return next(line for line in entry.lines if line.account == account)
+
+
+def entry_name(entry: ledger.JournalEntry) -> str:
+    return f"journal entry 1000/{entry.entry_id} ({entry.kind} {entry.document_reference})"
+
+
+def test_every_entry_of_sound_books_is_the_one_its_document_implies() -> None:
+    for books in (settled_books(), returned_and_goodwilled_books()):
+        booked, implied = journal_and_documents(books)
+        kinds = Counter(e.kind for e in booked)
+        assert kinds == Counter(b.kind for b in implied)
+        assert {"invoice", "credit-note", "payment", "refund"} <= set(kinds)
+        assert journal_violations(books.order, booked, implied) == []
+
+
+def test_entries_are_paired_with_their_documents_whatever_their_order() -> None:
+    books = returned_and_goodwilled_books()
+    booked, implied = journal_and_documents(books)
+    assert journal_violations(books.order, booked[::-1], implied[::-1]) == []
+
+
+def test_vat_moved_to_revenue_in_a_balanced_entry_is_named() -> None:
+    books = settled_books()
+    entry = entry_of(books, "invoice", "INV-B")
+    vat, revenue = line_of(entry, ledger.VAT_PAYABLE), line_of(entry, ledger.REVENUE)
+    assert (revenue.credit, vat.credit) == (4000, 760)
+    revenue.credit, vat.credit = vat.credit, revenue.credit  # still balanced
+    assert sum(ln.debit for ln in entry.lines) == sum(ln.credit for ln in entry.lines)
+
+    found = journal_found(books)
+
+    implies = "invoice INV-B version 1 implies"
+    assert found == [
+        f"{entry_name(entry)}: line {revenue.line_no} revenue/DE/NORMAL/19: debit 0, "
+        f"credit 760; {implies} debit 0, credit 4000",
+        f"{entry_name(entry)}: line {vat.line_no} vat-payable/DE/NORMAL/19: debit 0, "
+        f"credit 4000; {implies} debit 0, credit 760",
+    ]
+
+
+def test_a_changed_line_of_a_corrected_version_names_that_version() -> None:
+    books = settled_books()
+    second = entry_of(books, "invoice", "INV-A", nth=1)
+    line_of(second, ledger.RECEIVABLE).debit += 1
+    line_of(second, ledger.REVENUE).credit += 1
+
+    found = journal_found(books)
+
+    assert len(found) == 2
+    assert all(v.startswith(entry_name(second)) for v in found)
+    assert all("invoice INV-A version 2 implies" in v for v in found)
+
+
+def test_a_line_moved_to_another_tax_key_is_named_on_both_keys() -> None:
+    books = settled_books()
+    entry = entry_of(books, "invoice", "INV-B")
+    line_of(entry, ledger.VAT_PAYABLE).rate_bp = 700
+
+    found = journal_found(books)
+
+    assert [v.removeprefix(f"{entry_name(entry)}: ") for v in found] == [
+        "line 3 vat-payable/DE/NORMAL/7: debit 0, credit 760; invoice INV-B version 1 "
+        "implies no line",
+        "no line on vat-payable/DE/NORMAL/19; invoice INV-B version 1 implies debit 0, credit 760",
+    ]
+
+
+def test_a_payment_entry_of_another_amount_is_named() -> None:
+    books = settled_books()
+    payment = next(i for e in books.effects for i in e.created if isinstance(i, Payment))
+    entry = entry_of(books, "payment", payment.payment_id)
+    for line in entry.lines:
+        line.debit, line.credit = line.debit and 100, line.credit and 100
+
+    found = journal_found(books)
+
+    assert found == [
+        f"{entry_name(entry)}: line 1 payment-clearing: debit 100, credit 0; "
+        f"payment {payment.payment_id} implies debit 5950, credit 0",
+        f"{entry_name(entry)}: line 2 receivable: debit 0, credit 100; "
+        f"payment {payment.payment_id} implies debit 0, credit 5950",
+    ]
+
+
+def test_an_entry_no_document_books_is_named() -> None:
+    books = settled_books()
+    booked, implied = journal_and_documents(books)
+    refund = next(b for b in implied if b.kind == "refund")
+    entry = next(e for e in booked if e.kind == "refund")
+
+    found = journal_violations(books.order, booked, [b for b in implied if b is not refund])
+
+    assert found == [f"{entry_name(entry)}: no document of the order books it"]
+
+
+def test_a_document_without_its_entry_is_named() -> None:
+    books = settled_books()
+    booked, implied = journal_and_documents(books)
+    without = [e for e in booked if (e.kind, e.document_reference) != ("credit-note", "CN-INV-A-1")]
+
+    found = journal_violations(books.order, without, implied)
+
+    assert found == ["order 1000/ORD1: credit note CN-INV-A-1 has no journal entry"]
+
+
+def test_a_return_entry_is_rebuilt_from_the_returns_stored_taxes() -> None:
+    books = returned_and_goodwilled_books()
+    entry = entry_of(books, "return", "R1")
+    assert [ln.account for ln in entry.lines] == ["receivable", "revenue", "vat-payable"]
+    line_of(entry, ledger.RECEIVABLE).credit -= 1
+    line_of(entry, ledger.VAT_PAYABLE).debit -= 1
+
+    found = journal_found(books)
+
+    assert [v.split(": ", 1)[0] for v in found] == [entry_name(entry)] * 2
+    assert (
+        "line 1 receivable: debit 0, credit 2379; return R1 implies debit 0, credit 2380"
+        in (found[0])
+    )
