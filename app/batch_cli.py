@@ -27,13 +27,12 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from sqlalchemy import Table, literal_column, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import idempotency
+from app.adapters import idempotency, migrations
 from app.adapters.db import make_engine, make_session_factory
-from app.adapters.schema import idempotency_keys
+from app.adapters.schema import idempotency_keys, tax_correction_items, tax_correction_jobs
 from app.config import database_url, purge_retention, worker_idempotency_retention
 from app.domain.errors import DomainError, field_errors
 from app.domain.money import decimals_of, rate_to_bp, to_major
@@ -64,6 +63,7 @@ REPORT_COLUMNS = (
     "problem_code",
 )
 PLAIN_EVERY_SECONDS = 10.0
+WORKER_TABLES = (tax_correction_jobs, tax_correction_items, idempotency_keys)
 PURGE_EVERY = timedelta(days=1)
 PURGE_RETRY = timedelta(hours=1)  # after a purge that failed
 
@@ -322,13 +322,6 @@ def tax_correction(
     sys.exit(1 if summary.statuses[tc.FAILED] else 0)
 
 
-def _read_nothing_from(factory: sessionmaker[Session], *tables: Table) -> None:
-    """A database without these tables (never migrated) fails here, before any work starts."""
-    with factory() as session:
-        for table in tables:
-            session.execute(select(literal_column("1")).select_from(table).limit(0))
-
-
 class DailyPurge(threading.Thread):
     """Deletes idempotency keys older than `retention` now and then once a day, on a
     connection of its own, beside the worker's tax corrections (never in their way)."""
@@ -393,7 +386,8 @@ def worker(once: bool, poll: float, retention: str | None) -> None:
 
     purge = DailyPurge(kept, lambda text: click.echo(f"worker: {text}", err=True)) if kept else None
     with _database() as factory:
-        _read_nothing_from(factory, tc.jobs_table, tc.items_table, idempotency_keys)
+        with factory() as session:  # a database never migrated fails here, before any work
+            migrations.read_nothing_from(session.connection(), *WORKER_TABLES)
         click.echo(f"worker {tc.worker_name()} ready", err=True)
         if purge is not None:
             purge.start()

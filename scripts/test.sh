@@ -61,4 +61,8 @@ step "pytest on SQLite: e2e"
 ACCOUNTING_TEST_DATABASE_URL=sqlite \
     pytest -q -p no:cacheprovider tests/e2e "$@"
 
+step "Instructions per correction PUT against the committed budget (callgrind)"
+# A count, not a time: it does not move with the machine's load (bench/instructions.sh).
+bash bench/instructions.sh --check
+
 step "All checks passed"

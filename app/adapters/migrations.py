@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Table, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
 
@@ -33,3 +33,9 @@ def current(connection: Connection) -> frozenset[str]:
         if "alembic_version" in str(error.orig):  # no such table: never migrated
             return frozenset()
         raise
+
+
+def read_nothing_from(connection: Connection, *tables: Table) -> None:
+    """Fails (no such table) on a database these tables were never migrated into."""
+    for table in tables:
+        connection.execute(select(literal_column("1")).select_from(table).limit(0))

@@ -26,18 +26,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import pycountry
-from sqlalchemy import Connection, Engine, Select, exists, func, literal, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import schema
 from app.adapters.db import make_engine, make_session_factory
 from app.adapters.repository import Correcting
+from app.adapters.tax_jobs import PENDING, Job, Outcome, TaxJobRepository
 from app.domain.errors import DomainError, FieldError, NotFound, field_errors
 from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
@@ -49,7 +48,6 @@ from app.service.unit_of_work import (
 
 log = logging.getLogger("app.tax_correction")
 
-PENDING = "pending"
 CORRECTED = "corrected"
 WOULD_CORRECT = "would-correct"
 BLOCKED = "blocked"
@@ -57,17 +55,10 @@ UNCHANGED = "unchanged"  # no longer selected: corrected before (a rerun) or cha
 FAILED = "failed"
 OUTCOMES = (CORRECTED, WOULD_CORRECT, BLOCKED, UNCHANGED, FAILED)
 
-QUEUED, RUNNING, COMPLETED = "queued", "running", "completed"
 PAGE = 500
 CHUNK = 20  # invoices sent to a worker process at a time
 IN_FLIGHT_PER_PROCESS = 3
 PROBLEMS_SHOWN = 100
-
-jobs_table, items_table = schema.tax_correction_jobs, schema.tax_correction_items
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -98,31 +89,8 @@ class InvoiceOutcome:
 # --- selection ---------------------------------------------------------------------------
 
 
-def selection(business: str, change: TaxChange) -> Select[str, str]:
-    """Invoices whose current version is declared in the country, dated in the period, and
-    has a line of the type at the old rate (an invoice's positions read as its current lines).
-    """
-    inv, ver, pos = schema.invoices, schema.invoice_versions, schema.positions
-    line_at_old_rate = exists().where(
-        pos.c.business_code == inv.c.business_code,
-        pos.c.order_reference == inv.c.order_reference,
-        pos.c.invoice_reference == inv.c.invoice_reference,
-        pos.c.vat_type == change.vat_type,
-        pos.c.rate_bp == change.from_rate_bp,
-    )
-    return (
-        select(inv.c.invoice_reference, inv.c.order_reference)
-        .join(
-            ver,
-            (ver.c.business_code == inv.c.business_code)
-            & (ver.c.invoice_reference == inv.c.invoice_reference)
-            & (ver.c.version == inv.c.current_version),
-        )
-        .where(inv.c.business_code == business)
-        .where(ver.c.declaration_country == change.country)
-        .where(ver.c.invoice_date.between(change.start, change.end))
-        .where(line_at_old_rate)
-    )
+def _jobs(session: Session) -> TaxJobRepository:
+    return TaxJobRepository(session.connection())
 
 
 def check_scope(session_factory: sessionmaker[Session], business: str, change: TaxChange) -> None:
@@ -134,12 +102,7 @@ def check_scope(session_factory: sessionmaker[Session], business: str, change: T
             FieldError("country", "unknown-country", f"{change.country} is no ISO 3166 country")
         )
     with session_factory() as session:
-        known = session.scalar(
-            select(
-                exists().where(schema.orders.c.business_code == business)
-                | exists().where(schema.api_keys.c.business_code == business)
-            )
-        )
+        known = _jobs(session).business_known(business)
     if not known:
         errors.append(
             FieldError("business", "unknown-business", f"no order and no key for {business}")
@@ -150,8 +113,7 @@ def check_scope(session_factory: sessionmaker[Session], business: str, change: T
 
 def count_selected(session_factory: sessionmaker[Session], business: str, change: TaxChange) -> int:
     with session_factory() as session:
-        query = select(func.count()).select_from(selection(business, change).subquery())
-        return int(session.scalar(query) or 0)
+        return _jobs(session).count_selected(business, change)
 
 
 def _pages(
@@ -161,19 +123,11 @@ def _pages(
     cursor = ""
     while True:
         with session_factory() as session:
-            rows = session.execute(
-                selection(business, change)
-                .where(schema.invoices.c.invoice_reference > cursor)
-                # Redundant, but it lets PostgreSQL start the versions' index scan at the
-                # cursor too, instead of at the business's first invoice on every page.
-                .where(schema.invoice_versions.c.invoice_reference > cursor)
-                .order_by(schema.invoices.c.invoice_reference)
-                .limit(PAGE)
-            ).all()
-        if not rows:
+            page = _jobs(session).selected_after(business, change, cursor, PAGE)
+        if not page:
             return
-        yield [(r[0], r[1]) for r in rows]
-        cursor = rows[-1][0]
+        yield page
+        cursor = page[-1][0]
 
 
 # --- one invoice -------------------------------------------------------------------------
@@ -365,27 +319,6 @@ class ParallelCorrections:
 # --- jobs --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Job:
-    business: str
-    job_id: str
-    change: TaxChange
-    dry_run: bool
-
-
-def _job_of(row: Any) -> Job:
-    change = TaxChange(
-        country=row.country,
-        vat_type=row.vat_type,
-        from_rate_bp=row.from_rate_bp,
-        to_rate_bp=row.to_rate_bp,
-        mode=row.mode,
-        start=row.period_from,
-        end=row.period_to,
-    )
-    return Job(row.business_code, row.job_id, change, bool(row.dry_run))
-
-
 def create_job(
     session_factory: sessionmaker[Session],
     business: str,
@@ -407,25 +340,10 @@ def create_job(
         stored = stored_answer(uow, business, idempotency)
         if stored is not None:
             return stored.body, True
-        job_id = str(uuid.uuid4())
-        uow.connection.execute(
-            jobs_table.insert().values(
-                business_code=business,
-                job_id=job_id,
-                status=QUEUED,
-                country=change.country,
-                vat_type=change.vat_type,
-                from_rate_bp=change.from_rate_bp,
-                to_rate_bp=change.to_rate_bp,
-                period_from=change.start,
-                period_to=change.end,
-                mode=change.mode,
-                dry_run=dry_run,
-                requested_by=requested_by,
-                created_at=_now(),
-            )
-        )
-        body = present(_job_report(uow.connection, business, job_id))
+        jobs = TaxJobRepository(uow.connection)
+        job = Job(business, str(uuid.uuid4()), change, dry_run)
+        jobs.add(job, requested_by)
+        body = present(_job_report(jobs, business, job.job_id))
         if idempotency is not None:
             uow.idempotency.save(business, idempotency.key, idempotency.request_hash, body, 0)
         uow.commit()
@@ -438,38 +356,21 @@ def job_report(
     session_factory: sessionmaker[Session], business: str, job_id: str
 ) -> dict[str, Any]:
     """A job's parameters, status, counts per outcome and the problems met so far."""
-    return run(session_factory, lambda uow: _job_report(uow.connection, business, job_id))
+    return run(
+        session_factory,
+        lambda uow: _job_report(TaxJobRepository(uow.connection), business, job_id),
+    )
 
 
-def _job_report(connection: Connection, business: str, job_id: str) -> dict[str, Any]:
-    row = connection.execute(
-        select(jobs_table)
-        .where(jobs_table.c.business_code == business)
-        .where(jobs_table.c.job_id == job_id)
-    ).first()
+def _job_report(jobs: TaxJobRepository, business: str, job_id: str) -> dict[str, Any]:
+    row = jobs.get(business, job_id)
     if row is None:
         raise NotFound(f"tax correction job {job_id} not found")
-    in_job = (items_table.c.business_code == business) & (items_table.c.job_id == job_id)
     counts = dict.fromkeys((PENDING, *OUTCOMES), 0)
-    for status, count in connection.execute(
-        select(items_table.c.status, func.count()).where(in_job).group_by(items_table.c.status)
-    ).all():
-        counts[status] = int(count)
-    problems = connection.execute(
-        select(
-            items_table.c.invoice_reference,
-            items_table.c.order_reference,
-            items_table.c.status,
-            items_table.c.problem_code,
-        )
-        .where(in_job)
-        .where(items_table.c.status.in_((BLOCKED, FAILED)))
-        .order_by(items_table.c.invoice_reference)
-        .limit(PROBLEMS_SHOWN)
-    ).all()
-    job = _job_of(row)
+    counts.update(jobs.item_counts(row.job))
+    problems = jobs.items_with(row.job, (BLOCKED, FAILED), PROBLEMS_SHOWN)
     return {
-        "job": job,
+        "job": row.job,
         "status": row.status,
         "total": row.total,
         "counts": counts,
@@ -496,124 +397,37 @@ def _start_queued_job(session_factory: sessionmaker[Session]) -> Job | bool | No
     worker is starting them right now.
     """
     with session_factory() as session, session.begin():
-        row = session.execute(
-            select(jobs_table)
-            .where(jobs_table.c.status == QUEUED)
-            .order_by(jobs_table.c.created_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if row is None:
-            waiting = session.scalar(
-                select(func.count()).select_from(jobs_table).where(jobs_table.c.status == QUEUED)
-            )
-            return True if waiting else None
-        job = _job_of(row)
-        chosen = selection(job.business, job.change).subquery()
-        session.execute(
-            items_table.insert().from_select(
-                ["business_code", "job_id", "invoice_reference", "order_reference", "status"],
-                select(
-                    literal(job.business),
-                    literal(job.job_id),
-                    chosen.c.invoice_reference,
-                    chosen.c.order_reference,
-                    literal(PENDING),
-                ),
-            )
-        )
-        total = session.scalar(
-            select(func.count())
-            .select_from(items_table)
-            .where(items_table.c.business_code == job.business)
-            .where(items_table.c.job_id == job.job_id)
-        )
-        session.execute(
-            update(jobs_table)
-            .where(jobs_table.c.business_code == job.business)
-            .where(jobs_table.c.job_id == job.job_id)
-            .values(status=RUNNING, total=total, started_at=_now())
-        )
+        jobs = _jobs(session)
+        job = jobs.claim_queued()
+        if job is None:
+            return True if jobs.queued() else None
+        jobs.start(job)
     return job
-
-
-def _pending_in(job: Job) -> Any:
-    return exists().where(
-        items_table.c.business_code == job.business,
-        items_table.c.job_id == job.job_id,
-        items_table.c.status == PENDING,
-    )
 
 
 def _running_job(session_factory: sessionmaker[Session]) -> Job | None:
     """Complete running jobs with nothing pending; return the oldest one with work left."""
     with session_factory() as session, session.begin():
-        rows = session.execute(
-            select(jobs_table)
-            .where(jobs_table.c.status == RUNNING)
-            .order_by(jobs_table.c.created_at)
-        ).all()
-        for row in rows:
-            job = _job_of(row)
-            if session.scalar(select(_pending_in(job))):
+        jobs = _jobs(session)
+        for job in jobs.running():
+            if jobs.has_pending(job):
                 return job
-            _complete(session, job)
+            jobs.complete(job)
     return None
 
 
-def _complete(session: Session, job: Job) -> None:
-    session.execute(
-        update(jobs_table)
-        .where(jobs_table.c.business_code == job.business)
-        .where(jobs_table.c.job_id == job.job_id)
-        .where(jobs_table.c.status == RUNNING)
-        .where(~_pending_in(job))
-        .values(status=COMPLETED, finished_at=_now())
-    )
+def _recorded(outcome: InvoiceOutcome) -> Outcome:
+    def totals(t: Totals | None) -> tuple[int, int, int] | None:
+        return (t.gross, t.net, t.vat) if t is not None else None
 
-
-def _claim(connection: Connection, job: Job, cursor: str) -> tuple[str, str] | None:
-    """The next pending item after the cursor that no other worker holds, locked until commit.
-
-    SKIP LOCKED lets workers pass each other's items; SQLite has no row locks, but its writes
-    serialize, so a plain claim is just as safe there.
-    """
-    row = connection.execute(
-        select(items_table.c.invoice_reference, items_table.c.order_reference)
-        .where(items_table.c.business_code == job.business)
-        .where(items_table.c.job_id == job.job_id)
-        .where(items_table.c.status == PENDING)
-        .where(items_table.c.invoice_reference > cursor)
-        .order_by(items_table.c.invoice_reference)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    return (row[0], row[1]) if row is not None else None
-
-
-def _record(session: Session | Connection, job: Job, outcome: InvoiceOutcome, worker: str) -> None:
-    """Store an item's outcome; only a pending item changes (it may have been done since)."""
-    before, after = outcome.before, outcome.after
-    session.execute(
-        update(items_table)
-        .where(items_table.c.business_code == job.business)
-        .where(items_table.c.job_id == job.job_id)
-        .where(items_table.c.invoice_reference == outcome.invoice_reference)
-        .where(items_table.c.status == PENDING)
-        .values(
-            status=outcome.status,
-            problem_code=outcome.problem_code,
-            currency=outcome.currency,
-            old_gross=before.gross if before else None,
-            old_net=before.net if before else None,
-            old_vat=before.vat if before else None,
-            new_gross=after.gross if after else None,
-            new_net=after.net if after else None,
-            new_vat=after.vat if after else None,
-            refund=outcome.refund,
-            worker=worker,
-            processed_at=_now(),
-        )
+    return Outcome(
+        outcome.invoice_reference,
+        outcome.status,
+        outcome.problem_code,
+        outcome.currency,
+        totals(outcome.before),
+        totals(outcome.after),
+        outcome.refund,
     )
 
 
@@ -625,7 +439,8 @@ def _process_next(
 
     def use_case(uow: UnitOfWork) -> InvoiceOutcome | None:
         claimed.clear()
-        item = _claim(uow.connection, job, cursor)
+        jobs = TaxJobRepository(uow.connection)
+        item = jobs.claim(job, cursor)
         if item is None:
             return None
         claimed.append(item)
@@ -633,7 +448,7 @@ def _process_next(
         outcome = _correct(
             uow, job.business, order_reference, invoice_reference, job.change, job.dry_run
         )
-        _record(uow.connection, job, outcome, worker)
+        jobs.record(job, _recorded(outcome), worker)
         uow.commit()
         return outcome
 
@@ -644,7 +459,7 @@ def _process_next(
             raise
         outcome = _failed(claimed[0][0], claimed[0][1], error)
         with session_factory() as session, session.begin():
-            _record(session, job, outcome, worker)
+            _jobs(session).record(job, _recorded(outcome), worker)
         return outcome
 
 
@@ -670,7 +485,7 @@ def work_on(
         processed += 1
         cursor = outcome.invoice_reference
     with session_factory() as session, session.begin():
-        _complete(session, job)
+        _jobs(session).complete(job)
     return processed
 
 
