@@ -31,33 +31,13 @@ from app.api.errors import RateLimited
 LIMITED_PREFIX = "/accounting/"
 
 
-class InlineExpiryStorage(storage.MemoryStorage):
-    """The library's memory storage, its expired entries dropped inline at most once a second.
-
-    limits' MemoryStorage starts a `threading.Timer` (10 ms) to drop expired entries whenever
-    the previous one has run out, i.e. on most requests of a busy worker, and starting a
-    thread cost more than everything else the limiter does (docs/performance.md). The
-    counting itself is unchanged: an expired entry never counts, whenever it is dropped.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.next_expiry = 0.0
-
-    def _MemoryStorage__schedule_expiry(self) -> None:  # overrides the library's private hook
-        now = time.monotonic()
-        if now >= self.next_expiry:
-            self.next_expiry = now + 1.0
-            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
-
-
 class RateLimiter:
     """At most `per_minute` requests per identity in any sliding minute."""
 
-    def __init__(self, per_minute: int, store: storage.Storage | None = None) -> None:
+    def __init__(self, per_minute: int) -> None:
         self.item = RateLimitItemPerMinute(max(per_minute, 1))
         self.enabled = per_minute > 0
-        self.strategy = strategies.MovingWindowRateLimiter(store or InlineExpiryStorage())
+        self.strategy = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
     def retry_after(self, identity: str) -> int | None:
         """Count one request; None when allowed, else the seconds until one is allowed again."""
