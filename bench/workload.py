@@ -40,6 +40,7 @@ from app import create_app, jsoncodec
 from app.adapters import mapper, schema
 from app.adapters.db import make_engine
 from app.adapters.keys import create_key
+from app.api import schemas
 from app.domain import model
 from app.service import commands
 
@@ -163,24 +164,25 @@ def in_process_client(url: str, key_name: str) -> Callable[[str, str], None]:
 # --- loading ------------------------------------------------------------------------------
 
 
+# The bodies are read by the API's own schemas, into the commands the service takes.
+ORDER_SCHEMA, INVOICE_SCHEMA = schemas.OrderSchema(), schemas.CreateInvoiceSchema()
+
+
 def _order(reference: str, items: list[dict[str, Any]]) -> model.Order:
-    body = order_body(reference, items)
+    command: commands.CreateOrder = ORDER_SCHEMA.load(order_body(reference, items))
     return model.Order(
         BUSINESS,
         reference,
         CUSTOMER,
         "EUR",
-        commands.header_of(body),
-        commands.item_specs(body["items"], "EUR", "items"),
+        command.header,
+        commands.item_specs(command.items, "EUR", "items"),
     )
 
 
 def _invoice_spec(reference: str, refs: list[int]) -> model.InvoiceSpec:
-    body = invoice_body(reference, refs)
-    body["invoiceDate"] = date.fromisoformat(body["invoiceDate"])
-    body["dueDate"] = date.fromisoformat(body["dueDate"])
-    body["dispatchDate"] = date.fromisoformat(body["dispatchDate"])
-    return commands.invoice_spec(body)
+    spec: model.InvoiceSpec = INVOICE_SCHEMA.load(invoice_body(reference, refs))
+    return spec
 
 
 def _store_orders(connection: Connection, orders: list[tuple[model.Order, list[Any]]]) -> None:
@@ -212,14 +214,13 @@ def _orders(prefix: str, start: int, stop: int, state: str) -> list[tuple[model.
             effects.append(order.create_invoice(spec)[1])
             effects.append(order.receive_payment(None, "VISA", None, PAID_ON)[1])
         if state == CORRECTED:
-            body = correction_body(order.order_reference)["order"]
-            refs = {"customerNumber": CUSTOMER, "orderReference": order.order_reference}
+            restated = ORDER_SCHEMA.load(correction_body(order.order_reference)["order"])
             _, corrected = order.correct_invoice(
                 invoice_reference(order.order_reference),
                 spec,
-                commands.header_of(body),
-                commands.item_specs(body["items"], "EUR", "order.items"),
-                {**refs, "currency": "EUR"},
+                restated.header,
+                commands.item_specs(restated.items, "EUR", "order.items"),
+                order.identity(),
                 None,
             )
             effects.append(corrected)

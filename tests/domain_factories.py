@@ -9,7 +9,7 @@ from typing import Any
 import factory
 
 from app.domain import ledger
-from app.domain.model import CreditItem, Effects, InvoiceSpec, ItemSpec, Order
+from app.domain.model import CreditItem, Effects, InvoiceSpec, ItemSpec, Order, OrderIdentity
 
 
 class ItemSpecFactory(factory.Factory):
@@ -84,13 +84,9 @@ def restated(order: Order, **price_changes: int) -> list[ItemSpec]:
     ]
 
 
-def body_refs(order: Order) -> dict[str, str | None]:
+def body_refs(order: Order) -> OrderIdentity:
     """The identity fields a correction body restates."""
-    return {
-        "customerNumber": order.customer_number,
-        "orderReference": order.order_reference,
-        "currency": order.currency,
-    }
+    return order.identity()
 
 
 def entries(effects: Effects) -> list[ledger.JournalEntry]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from typing import Any
 
 from flask import Flask, Response, g, make_response
@@ -18,6 +20,7 @@ from app.domain.errors import (
     RuleViolation,
     StaleVersion,
     StateConflict,
+    describe,
 )
 from app.service.unit_of_work import Busy, DatabaseUnavailable, RequestInFlight, unavailable
 
@@ -85,6 +88,45 @@ TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+# The domain and the use cases name a refused value in their own words, by its path in the
+# command (`order.items[1].unit_gross`); the body names it so (`order.items[1].grossUnitPrice`).
+# A name not listed here is the body's already.
+WIRE_NAMES = {
+    "item_ref": "orderItemReference",
+    "quantity_milli": "quantity",
+    "unit_gross": "grossUnitPrice",
+    "unit_vat": "vatAmount",
+    "vat_percent": "vatPercent",
+    "rate_bp": "vatPercent",
+    "vat_type": "vatType",
+    "vat_id": "billToAddress.taxIdentificationNumber",
+    "declaration_country": "vatDeclarationCountry",
+    "customer_number": "customerNumber",
+    "order_reference": "orderReference",
+    "invoice_reference": "invoiceReference",
+    "invoice_date": "invoiceDate",
+    "due_date": "dueDate",
+    "credit_note_reference": "goodwillReference",
+    "return_reference": "returnReference",
+    "goodwill_reference": "goodwillReference",
+    "amount": "authorizedAmount",
+}
+_NAME = re.compile(r"\w+")
+
+
+def wire_path(path: str) -> str:
+    """A field path in the domain's words as the request body spells it."""
+    return _NAME.sub(lambda name: WIRE_NAMES.get(name[0], name[0]), path)
+
+
+def _on_the_wire(error: DomainError) -> tuple[str, list[FieldError]]:
+    """The error's detail and field problems, every field named as the body names it."""
+    errors = [dataclasses.replace(e, field=wire_path(e.field)) for e in error.errors]
+    # A detail that only lists the field problems lists them by their wire names too.
+    detail = describe(errors) if error.detail == describe(error.errors) else error.detail
+    return detail, errors
 
 
 def problem(
@@ -178,7 +220,8 @@ def register(app: Flask) -> None:
             headers["Retry-After"] = "1"
         if isinstance(error, RateLimited):
             headers["Retry-After"] = str(error.retry_after)
-        return problem(status, error.code, error.detail, error.errors, headers)
+        detail, errors = _on_the_wire(error)
+        return problem(status, error.code, detail, errors, headers)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

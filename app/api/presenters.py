@@ -1,13 +1,42 @@
-"""Domain objects to response bodies: camelCase, amounts as numbers in major units."""
+"""Domain objects to response bodies as sent: camelCase, amounts as numbers in major units,
+dates as ISO strings, keys in the order of openapi.yaml's schemas."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 from app.domain import ledger, model
-from app.domain.model import CorrectionResult
+from app.domain.model import CorrectionResult, Effects
 from app.domain.money import bp_to_rate, milli_to_quantity, to_major
 from app.domain.tax import TaxAmount
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """RFC 3339 with its offset; SQLite hands stored UTC times back naive."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def tax_report(start: date, end: date, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """VAT booked in a period, one row per currency, declaration country, VAT type and rate."""
+    return {
+        "from": start,
+        "to": end,
+        "rows": [
+            {
+                "declarationCountry": r["country"],
+                "vatType": r["vat_type"],
+                "vatPercent": bp_to_rate(r["rate_bp"]),
+                "net": to_major(r["net"], r["currency"]),
+                "vat": to_major(r["vat"], r["currency"]),
+                "gross": to_major(r["net"] + r["vat"], r["currency"]),
+                "currency": r["currency"],
+            }
+            for r in rows
+        ],
+    }
 
 
 class Presenter:
@@ -84,14 +113,10 @@ class Presenter:
     def version(self, v: model.InvoiceVersion) -> dict[str, Any]:
         header = v.header or {}
         return {
-            "version": v.version,
+            **self.summary(v),
             "status": v.status,
             "invoiceDate": v.invoice_date,
             "dueDate": v.due_date,
-            "grossTotal": self.money(v.gross),
-            "netTotal": self.money(v.net),
-            "vatTotal": self.money(v.vat),
-            "taxes": self.taxes(v.tax_amounts()),
             "lines": [self.line(line) for line in v.lines],
             "nullifiedBy": v.nullified_by,
             "billToAddress": header.get("billToAddress"),
@@ -130,7 +155,7 @@ class Presenter:
             "currency": self.currency,
             "status": r.status,
             "cause": r.cause,
-            "createdAt": getattr(r, "created_at", None),
+            "createdAt": timestamp(getattr(r, "created_at", None)),
         }
 
     def summary(self, v: model.InvoiceVersion) -> dict[str, Any]:
@@ -154,13 +179,21 @@ class Presenter:
             "refund": self.refund(result.refund),
         }
 
+    def event(self, effects: Effects) -> dict[str, Any]:
+        """A cancellation, return, goodwill or payment: its reference, the order, any refund."""
+        return {
+            "reference": effects.reference,
+            "order": self.order_body(),
+            "refund": self.refund(effects.refund),
+        }
+
     def journal_entry(self, entry: ledger.JournalEntry) -> dict[str, Any]:
         return {
             "id": entry.entry_id,
             "kind": entry.kind,
             "documentReference": entry.document_reference,
             "documentDate": entry.document_date,
-            "createdAt": getattr(entry, "created_at", None),
+            "createdAt": timestamp(getattr(entry, "created_at", None)),
             "lines": [
                 {
                     "account": ledger.account_name(line),

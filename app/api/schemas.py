@@ -1,22 +1,40 @@
-"""Request and response bodies (SPEC sections 3 and 11). Unknown fields are refused."""
+"""Request and response bodies (SPEC sections 3 and 11). Unknown fields are refused.
+
+A request body is loaded into the command its use case takes (app/service/commands.py);
+answers are rendered by the presenters, and these schemas declare them for openapi.yaml."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 import pycountry
-from marshmallow import RAISE, Schema, ValidationError, fields, types, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from app.api.dumping import Dumper, compile_dumper
-from app.api.loading import Loader, Unsure, compile_loader
+from app.domain.model import InvoiceSpec
 from app.domain.money import decimals_of
+from app.service.commands import (
+    Cancel,
+    CorrectInvoice,
+    CreateOrder,
+    CreditLine,
+    GrantGoodwill,
+    OrderItem,
+    ReceivePayment,
+    ReturnItems,
+)
 
 MAX_ITEMS = 500
 MAX_AMOUNT = Decimal(10) ** 9
@@ -82,33 +100,27 @@ NOT_MONEY = frozenset(
 
 
 class StrictSchema(Schema):
-    """Every body refuses fields it does not know: this is money.
-
-    A body is loaded by the schema's compiled load first (app/api/loading.py), and by
-    marshmallow whenever that one is not sure: marshmallow decides every error."""
+    """Every body refuses fields it does not know: this is money."""
 
     class Meta:
         unknown = RAISE
 
-    @cached_property
-    def _fast(self) -> Loader | None:
-        return compile_loader(self)
 
-    def load(
-        self,
-        data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        *,
-        many: bool | None = None,
-        partial: bool | types.StrSequenceOrSet | None = None,
-        unknown: types.UnknownOption | None = None,
-    ) -> Any:
-        fast = self._fast
-        if fast is not None and many is None and partial is None and unknown in (None, RAISE):
-            try:
-                return fast(data)
-            except Unsure:
-                pass  # not plainly valid: marshmallow says what is wrong
-        return super().load(data, many=many, partial=partial, unknown=unknown)
+def jsonable(value: Any) -> Any:
+    """What is kept as sent, for JSON columns: dates to ISO strings, Decimals to strings."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _except(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    return jsonable({k: v for k, v in data.items() if k not in names})
 
 
 class Number(fields.Decimal):
@@ -279,6 +291,34 @@ class OrderSchema(StrictSchema):
     carrier = _text(32)
     items = _items(OrderItemSchema)
 
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> CreateOrder:
+        return CreateOrder(
+            order_reference=data["orderReference"],
+            currency=data["currency"],
+            items=tuple(_order_item(item) for item in data["items"]),
+            header=_except(data, "orderReference", "currency", "customerNumber", "items"),
+            customer_number=data.get("customerNumber"),
+            vat_id=data["billToAddress"].get("taxIdentificationNumber"),
+        )
+
+
+def _order_item(item: dict[str, Any]) -> OrderItem:
+    return OrderItem(
+        item_ref=item["orderItemReference"],
+        quantity=item["quantity"],
+        unit_gross=item["grossUnitPrice"],
+        vat_percent=item["vatPercent"],
+        unit_vat=item["vatAmount"],
+        vat_type=item["vatType"],
+        position_type=item["positionType"],
+        product_id=item.get("productId"),
+        description=item.get("description"),
+        extra=jsonable(
+            {k: item[k] for k in ("subscription", "reportingPositionData") if k in item}
+        ),
+    )
+
 
 class ItemReferenceSchema(StrictSchema):
     orderItemReference = _item_reference(required=True)
@@ -293,6 +333,16 @@ class InvoiceSchema(StrictSchema):
     carrier = _text(32)
     trackingCode = _text(100)
     items = _items(ItemReferenceSchema)
+
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> InvoiceSpec:
+        return InvoiceSpec(
+            invoice_reference=data["invoiceReference"],
+            invoice_date=data["invoiceDate"],
+            due_date=data["dueDate"],
+            item_refs=tuple(item["orderItemReference"] for item in data["items"]),
+            fields=_except(data, "invoiceReference", "invoiceDate", "dueDate", "items"),
+        )
 
 
 class UniqueItems(StrictSchema):
@@ -322,6 +372,10 @@ class CorrectionSchema(StrictSchema):
     invoice = fields.Nested(CreateInvoiceSchema, required=True)
     order = fields.Nested(OrderSchema, required=True)
 
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> CorrectInvoice:
+        return CorrectInvoice(data["invoice"], data["order"], data.get("goodwillReference"))
+
 
 class CorrectionQuerySchema(StrictSchema):
     dryRun = fields.Boolean(
@@ -346,6 +400,16 @@ class CancellationSchema(UniqueItems):
     )
     items = _items(ItemReferenceSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
+
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> Cancel:
+        return Cancel(
+            item_refs=tuple(item["orderItemReference"] for item in data["items"]),
+            reason=data["cancellationReason"],
+            when=data["cancellationDate"],
+            bank_details=jsonable(data.get("bankDetails")),
+            invoice_reference=data.get("invoiceReference"),
+        )
 
 
 class CreditItemSchema(StrictSchema):
@@ -372,6 +436,28 @@ class ReturnSchema(UniqueItems):
     items = _items(CreditItemSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
 
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> ReturnItems:
+        return ReturnItems(
+            return_reference=data["returnReference"],
+            reason=data["returnReason"],
+            items=tuple(_credit_line(item) for item in data["items"]),
+            when=data.get("returnDate"),
+            bank_details=jsonable(data.get("bankDetails")),
+            invoice_reference=data.get("invoiceReference"),
+        )
+
+
+def _credit_line(item: dict[str, Any]) -> CreditLine:
+    return CreditLine(
+        item_ref=item["orderItemReference"],
+        quantity=item["quantity"],
+        unit_gross=item.get("grossUnitPrice"),
+        unit_vat=item.get("vatAmount"),
+        vat_percent=item.get("vatPercent"),
+        vat_type=item.get("vatType"),
+    )
+
 
 class GoodwillItemSchema(CreditItemSchema):
     """A goodwill line: quantity x grossUnitPrice is the gross credited on the position, at
@@ -395,6 +481,18 @@ class GoodwillSchema(UniqueItems):
     items = _items(GoodwillItemSchema)
     bankDetails = fields.Nested(BankDetailsSchema)
 
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> GrantGoodwill:
+        return GrantGoodwill(
+            goodwill_reference=data["goodwillReference"],
+            reason=data["goodwillReason"],
+            items=tuple(_credit_line(item) for item in data["items"]),
+            when=data.get("goodwillDate"),
+            credit_date=data.get("creditDate"),
+            bank_details=jsonable(data.get("bankDetails")),
+            invoice_reference=data.get("invoiceReference"),
+        )
+
 
 class PaymentSchema(StrictSchema):
     """Riverty's payment; without authorizedAmount, everything that is open."""
@@ -403,6 +501,15 @@ class PaymentSchema(StrictSchema):
     paymentProvider = _text(30, required=True)
     paymentReference = _text(64)
     paymentDate = LenientDate()
+
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> ReceivePayment:
+        return ReceivePayment(
+            provider=data["paymentProvider"],
+            amount=data.get("authorizedAmount"),
+            reference=data.get("paymentReference"),
+            when=data.get("paymentDate"),
+        )
 
 
 class TaxReportQuerySchema(StrictSchema):
@@ -431,26 +538,11 @@ class UtcDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
-class ResponseSchema(Schema):
-    """An answer's body. Answers are rendered as plain dictionaries and dumped by the schema's
-    compiled dump (app/api/dumping.py); anything else by marshmallow."""
-
-    @cached_property
-    def _fast(self) -> Dumper | None:
-        return compile_dumper(self)
-
-    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
-        fast = self._fast
-        if fast is not None and many is None:
-            return fast(obj)
-        return super().dump(obj, many=many)
-
-
-class WriteResponseSchema(ResponseSchema):
+class WriteResponseSchema(Schema):
     internalRequestId = fields.String(required=True)
 
 
-class TotalsSchema(ResponseSchema):
+class TotalsSchema(Schema):
     gross = _amount()
     invoiced = _amount()
     cancelled = _amount()
@@ -460,7 +552,7 @@ class TotalsSchema(ResponseSchema):
     balance = _amount()
 
 
-class PositionSchema(ResponseSchema):
+class PositionSchema(Schema):
     orderItemReference = fields.Integer(required=True)
     productId = fields.String(allow_none=True, required=True)
     description = fields.String(allow_none=True, required=True)
@@ -475,7 +567,7 @@ class PositionSchema(ResponseSchema):
     goodwillAmount = _amount()
 
 
-class OrderBodySchema(ResponseSchema):
+class OrderBodySchema(Schema):
     orderReference = fields.String(required=True)
     customerNumber = fields.String(required=True)
     currency = fields.String(required=True)
@@ -488,7 +580,7 @@ class OrderResponseSchema(OrderBodySchema, WriteResponseSchema):
     """An order, as answered by a write."""
 
 
-class TaxRowSchema(ResponseSchema):
+class TaxRowSchema(Schema):
     declarationCountry = fields.String(required=True)
     vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
     vatPercent = _amount()
@@ -497,7 +589,7 @@ class TaxRowSchema(ResponseSchema):
     gross = _amount()
 
 
-class LineSchema(ResponseSchema):
+class LineSchema(Schema):
     orderItemReference = fields.Integer(required=True)
     productId = fields.String(allow_none=True, required=True)
     description = fields.String(allow_none=True, required=True)
@@ -509,7 +601,7 @@ class LineSchema(ResponseSchema):
     gross = _amount()
 
 
-class VersionSummarySchema(ResponseSchema):
+class VersionSummarySchema(Schema):
     version = fields.Integer(required=True)
     grossTotal = _amount()
     netTotal = _amount()
@@ -528,7 +620,7 @@ class VersionSchema(VersionSummarySchema):
     details = fields.Dict(required=True)
 
 
-class CreditNoteSchema(ResponseSchema):
+class CreditNoteSchema(Schema):
     reference = fields.String(required=True)
     nullifiesVersion = fields.Integer(required=True)
     documentDate = fields.Date(required=True)
@@ -538,7 +630,7 @@ class CreditNoteSchema(ResponseSchema):
     taxes = fields.List(fields.Nested(TaxRowSchema), required=True)
 
 
-class InvoiceBodySchema(ResponseSchema):
+class InvoiceBodySchema(Schema):
     invoiceReference = fields.String(required=True)
     orderReference = fields.String(required=True)
     customerNumber = fields.String(required=True)
@@ -552,7 +644,7 @@ class InvoiceResponseSchema(InvoiceBodySchema, WriteResponseSchema):
     """An invoice, as answered by a write."""
 
 
-class RefundSchema(ResponseSchema):
+class RefundSchema(Schema):
     id = fields.String(required=True)
     amount = _amount()
     currency = fields.String(required=True)
@@ -563,7 +655,7 @@ class RefundSchema(ResponseSchema):
     createdAt = UtcDateTime(required=True)
 
 
-class RefundsResponseSchema(ResponseSchema):
+class RefundsResponseSchema(Schema):
     refunds = fields.List(fields.Nested(RefundSchema), required=True)
 
 
@@ -586,13 +678,13 @@ class CorrectionResponseSchema(WriteResponseSchema):
     refund = fields.Nested(RefundSchema, allow_none=True, required=True)
 
 
-class JournalLineSchema(ResponseSchema):
+class JournalLineSchema(Schema):
     account = fields.String(required=True)
     debit = _amount()
     credit = _amount()
 
 
-class JournalEntrySchema(ResponseSchema):
+class JournalEntrySchema(Schema):
     id = fields.String(required=True)
     kind = fields.String(required=True)
     documentReference = fields.String(required=True)
@@ -601,7 +693,7 @@ class JournalEntrySchema(ResponseSchema):
     lines = fields.List(fields.Nested(JournalLineSchema), required=True)
 
 
-class JournalResponseSchema(ResponseSchema):
+class JournalResponseSchema(Schema):
     entries = fields.List(fields.Nested(JournalEntrySchema), required=True)
 
 
@@ -611,19 +703,19 @@ class TaxReportRowSchema(TaxRowSchema):
     currency = fields.String(required=True)
 
 
-class TaxReportResponseSchema(ResponseSchema):
+class TaxReportResponseSchema(Schema):
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
     rows = fields.List(fields.Nested(TaxReportRowSchema), required=True)
 
 
-class FieldErrorSchema(ResponseSchema):
+class FieldErrorSchema(Schema):
     field = fields.String(required=True)
     code = fields.String(required=True)
     message = fields.String(required=True)
 
 
-class ProblemSchema(ResponseSchema):
+class ProblemSchema(Schema):
     """RFC 9457 problem details with a stable code and every field error."""
 
     type = fields.String(required=True)

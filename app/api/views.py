@@ -11,17 +11,23 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema
 
 from app.api import jsonio
 from app.api import schemas as s
 from app.api.auth import require_business
 from app.api.errors import PreconditionRequired
 from app.api.jsonio import DecimalParser
-from app.api.presenters import Presenter
+from app.api.presenters import Presenter, tax_report
 from app.domain.errors import FieldError, field_errors
-from app.domain.model import Effects
-from app.domain.money import bp_to_rate, to_major
+from app.domain.model import InvoiceSpec
+from app.service.commands import (
+    Cancel,
+    CorrectInvoice,
+    CreateOrder,
+    GrantGoodwill,
+    ReceivePayment,
+    ReturnItems,
+)
 from app.service.orders import Context, Idempotency, OrderService, Outcome, Present
 
 PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>"
@@ -139,18 +145,15 @@ def idempotency() -> Idempotency | None:
     return Idempotency(key, digest.hexdigest())
 
 
-def written(body: dict[str, Any]) -> dict[str, Any]:
-    """Every write answers with internalRequestId."""
-    return {"internalRequestId": g.request_id, **body}
+def json_response(body: dict[str, Any]) -> Response:
+    """A presenter's body as sent: its shape is openapi.yaml's, which the contract tests check
+    on every answer."""
+    return Response(jsonio.dumps(body), mimetype="application/json")
 
 
 def answer(outcome: Outcome) -> Response:
-    """The write's stored body as sent the first time; replays say so.
-
-    The body was dumped through its response schema inside the write's transaction, so a
-    replay answers byte for byte what the first request answered.
-    """
-    response = Response(jsonio.dumps(outcome.body), mimetype="application/json")
+    """The write's stored body as sent the first time; replays say so."""
+    response = json_response(outcome.body)
     if outcome.version is not None:
         g.etag = outcome.version
     if outcome.replayed:
@@ -158,30 +161,20 @@ def answer(outcome: Outcome) -> Response:
     return response
 
 
-def dumped(schema: Schema, render: Callable[[Any, Any], dict[str, Any]]) -> Present:
-    """A presenter for a write: render, add internalRequestId, dump through the schema."""
-
-    def present(order: Any, result: Any) -> dict[str, Any]:
-        body: dict[str, Any] = schema.dump(written(render(order, result)))
-        return body
-
-    return present
+def written(render: Callable[[Any, Any], dict[str, Any]]) -> Present:
+    """A write's answer: its internalRequestId, then what `render` makes of the order and the
+    use case's result."""
+    return lambda order, result: {"internalRequestId": g.request_id, **render(order, result)}
 
 
 def problems_documented(blueprint: Blueprint, statuses: tuple[int, ...]) -> Any:
-    """Document problem+json answers for these statuses on a view.
-
-    flask-smorest documents each through a wrapper that also runs on every request (one call
-    and a coroutine check each); the view keeps their documentation, without the wrappers.
-    """
+    """Document problem+json answers for these statuses on a view."""
 
     def document(func: Any) -> Any:
-        documented = func
         for status in statuses:
-            documented = blueprint.alt_response(
+            func = blueprint.alt_response(
                 status, schema=s.ProblemSchema, content_type="application/problem+json"
-            )(documented)
-        func._apidoc = documented._apidoc
+            )(func)
         return func
 
     return document
@@ -190,21 +183,9 @@ def problems_documented(blueprint: Blueprint, statuses: tuple[int, ...]) -> Any:
 errors_documented = problems_documented(blp, ERRORS)
 
 
-def _render_event(order: Any, effects: Effects) -> dict[str, Any]:
-    """A cancellation, return, goodwill or payment: its reference, the order, any refund."""
-    presenter = Presenter(order)
-    return {
-        "reference": effects.reference,
-        "order": presenter.order_body(),
-        "refund": presenter.refund(effects.refund),
-    }
-
-
-EVENT = dumped(s.EventResponseSchema(), _render_event)
-# Built once: a schema instance is reusable, and building one per request copies its fields.
-ORDER_RESPONSE = s.OrderResponseSchema()
-INVOICE_RESPONSE = s.InvoiceResponseSchema()
-CORRECTION_RESPONSE = s.CorrectionResponseSchema()
+EVENT = written(lambda order, effects: Presenter(order).event(effects))
+ORDER_WRITTEN = written(lambda order, _: Presenter(order).order_body())
+INVOICE_WRITTEN = written(lambda order, invoice: Presenter(order).invoice(invoice))
 
 
 @blp.route(ORDERS)
@@ -212,23 +193,21 @@ class Orders(MethodView):
     @blp.arguments(s.OrderSchema())
     @blp.response(200, s.OrderResponseSchema)
     @errors_documented
-    def post(self, body: dict[str, Any], businessCode: str, customerNumber: str) -> Response:
+    def post(self, command: CreateOrder, businessCode: str, customerNumber: str) -> Response:
         """Create an order: positions as sent; nothing is booked yet."""
-        ctx = context(businessCode, customerNumber, body["orderReference"])
-        present = dumped(ORDER_RESPONSE, lambda order, _: Presenter(order).order_body())
-        outcome = service().create_order(ctx, body, present)
-        return answer(outcome)
+        ctx = context(businessCode, customerNumber, command.order_reference)
+        return answer(service().create_order(ctx, command, ORDER_WRITTEN))
 
 
 @blp.route(ORDER)
 class OrderResource(MethodView):
     @blp.response(200, s.OrderBodySchema)
     @errors_documented
-    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> dict[str, Any]:
+    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Response:
         """Read an order: positions with their states, and its totals."""
         order = service().get_order(Context(businessCode, customerNumber, orderReference))
         g.etag = order.version
-        return Presenter(order).order_body()
+        return json_response(Presenter(order).order_body())
 
 
 @blp.route(ORDER + "/invoices")
@@ -237,15 +216,11 @@ class Invoices(MethodView):
     @blp.response(200, s.InvoiceResponseSchema)
     @errors_documented
     def post(
-        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
-    ) -> Any:
+        self, spec: InvoiceSpec, businessCode: str, customerNumber: str, orderReference: str
+    ) -> Response:
         """Invoice whole open positions; books receivable against revenue and VAT."""
-        outcome = service().create_invoice(
-            context(businessCode, customerNumber, orderReference),
-            body,
-            dumped(INVOICE_RESPONSE, lambda order, inv: Presenter(order).invoice(inv)),
-        )
-        return answer(outcome)
+        ctx = context(businessCode, customerNumber, orderReference)
+        return answer(service().create_invoice(ctx, spec, INVOICE_WRITTEN))
 
 
 @blp.route(ORDER + "/invoices/<string(maxlength=30):invoiceReference>")
@@ -254,13 +229,13 @@ class InvoiceResource(MethodView):
     @errors_documented
     def get(
         self, businessCode: str, customerNumber: str, orderReference: str, invoiceReference: str
-    ) -> Any:
+    ) -> Response:
         """Read an invoice with every version and credit note."""
         order, invoice = service().get_invoice(
             Context(businessCode, customerNumber, orderReference), invoiceReference
         )
         g.etag = order.version
-        return Presenter(order).invoice(invoice)
+        return json_response(Presenter(order).invoice(invoice))
 
     @blp.arguments(s.CorrectionQuerySchema(), location="query")
     @blp.arguments(s.CorrectionSchema())
@@ -269,22 +244,19 @@ class InvoiceResource(MethodView):
     def put(
         self,
         query: dict[str, Any],
-        body: dict[str, Any],
+        command: CorrectInvoice,
         businessCode: str,
         customerNumber: str,
         orderReference: str,
         invoiceReference: str,
-    ) -> Any:
+    ) -> Response:
         """Correct an issued invoice: credit note, new version, tax rebooking, refund."""
         dry_run = query["dryRun"]
         outcome = service().correct_invoice(
             context(businessCode, customerNumber, orderReference),
             invoiceReference,
-            body,
-            dumped(
-                CORRECTION_RESPONSE,
-                lambda order, result: Presenter(order).correction(result, dry_run),
-            ),
+            command,
+            written(lambda order, result: Presenter(order).correction(result, dry_run)),
             dry_run,
         )
         return answer(outcome)
@@ -298,11 +270,11 @@ class Cancellations(MethodView):
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(
-        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
-    ) -> Any:
+        self, command: Cancel, businessCode: str, customerNumber: str, orderReference: str
+    ) -> Response:
         """Cancel whole open positions; refunds what was paid for them, if anything."""
         ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().cancel(ctx, body, EVENT))
+        return answer(service().cancel(ctx, command, EVENT))
 
 
 @blp.route(ORDER + "/returns")
@@ -311,11 +283,11 @@ class Returns(MethodView):
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(
-        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
-    ) -> Any:
+        self, command: ReturnItems, businessCode: str, customerNumber: str, orderReference: str
+    ) -> Response:
         """Return whole or partial quantities of invoiced positions."""
         ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().return_items(ctx, body, EVENT))
+        return answer(service().return_items(ctx, command, EVENT))
 
 
 @blp.route(ORDER + "/goodwills")
@@ -324,11 +296,11 @@ class Goodwills(MethodView):
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(
-        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
-    ) -> Any:
+        self, command: GrantGoodwill, businessCode: str, customerNumber: str, orderReference: str
+    ) -> Response:
         """Credit a gross amount on invoiced positions."""
         ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().grant_goodwill(ctx, body, EVENT))
+        return answer(service().grant_goodwill(ctx, command, EVENT))
 
 
 @blp.route(ORDER + "/payments")
@@ -337,33 +309,33 @@ class Payments(MethodView):
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
     def post(
-        self, body: dict[str, Any], businessCode: str, customerNumber: str, orderReference: str
-    ) -> Any:
+        self, command: ReceivePayment, businessCode: str, customerNumber: str, orderReference: str
+    ) -> Response:
         """Book a payment; without an amount, everything that is open."""
         ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().receive_payment(ctx, body, EVENT))
+        return answer(service().receive_payment(ctx, command, EVENT))
 
 
 @blp.route(ORDER + "/refunds")
 class Refunds(MethodView):
     @blp.response(200, s.RefundsResponseSchema)
     @errors_documented
-    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Any:
+    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Response:
         """Refunds of an order, oldest first."""
         order, refunds = service().refunds(Context(businessCode, customerNumber, orderReference))
         presenter = Presenter(order)
-        return {"refunds": [presenter.refund(r) for r in refunds]}
+        return json_response({"refunds": [presenter.refund(r) for r in refunds]})
 
 
 @blp.route(ORDER + "/journal")
 class Journal(MethodView):
     @blp.response(200, s.JournalResponseSchema)
     @errors_documented
-    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Any:
+    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Response:
         """The ledger entries booked for an order."""
         order, entries = service().journal(Context(businessCode, customerNumber, orderReference))
         presenter = Presenter(order)
-        return {"entries": [presenter.journal_entry(e) for e in entries]}
+        return json_response({"entries": [presenter.journal_entry(e) for e in entries]})
 
 
 @blp.route("/tax-report")
@@ -371,25 +343,10 @@ class TaxReport(MethodView):
     @blp.arguments(s.TaxReportQuerySchema(), location="query")
     @blp.response(200, s.TaxReportResponseSchema)
     @errors_documented
-    def get(self, query: dict[str, Any], businessCode: str) -> Any:
+    def get(self, query: dict[str, Any], businessCode: str) -> Response:
         """VAT booked in a period by declaration country, VAT type and rate."""
-        rows = service().tax_report(businessCode, query["from_"], query["to"])
-        return {
-            "from_": query["from_"],
-            "to": query["to"],
-            "rows": [
-                {
-                    "currency": r["currency"],
-                    "declarationCountry": r["country"],
-                    "vatType": r["vat_type"],
-                    "vatPercent": bp_to_rate(r["rate_bp"]),
-                    "net": to_major(r["net"], r["currency"]),
-                    "vat": to_major(r["vat"], r["currency"]),
-                    "gross": to_major(r["net"] + r["vat"], r["currency"]),
-                }
-                for r in rows
-            ],
-        }
+        start, end = query["from_"], query["to"]
+        return json_response(tax_report(start, end, service().tax_report(businessCode, start, end)))
 
 
 def add_etag(response: Response) -> Response:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one field of a request, named by its JSON path."""
+    """One problem with one value of a request, named by its path in the use case's input in
+    the domain's own names (`order.items[1].unit_gross`); the API names it as the body does."""
 
     field: str
     code: str
@@ -51,8 +53,12 @@ class StaleVersion(DomainError):
     code = "precondition-failed"
 
 
+def describe(errors: Iterable[FieldError]) -> str:
+    """The detail of a refusal that is nothing but field problems."""
+    return "; ".join(f"{e.field}: {e.message}" for e in errors)
+
+
 def field_errors(*errors: FieldError) -> RuleViolation:
     """A 422 listing every field problem at once."""
-    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
     code = errors[0].code if len({e.code for e in errors}) == 1 else "validation-failed"
-    return RuleViolation(detail, list(errors), code=code)
+    return RuleViolation(describe(errors), list(errors), code=code)

@@ -76,6 +76,15 @@ class CreditItem:
     vat_type: str | None = None
 
 
+@dataclass(frozen=True)
+class OrderIdentity:
+    """What a correction restates about the order itself: checked, never changed."""
+
+    order_reference: str
+    currency: str
+    customer_number: str | None = None
+
+
 @dataclass
 class Effects:
     """What one business event created: its document reference, new rows, the refund if any."""
@@ -364,11 +373,11 @@ def position_amount_errors(spec: ItemSpec, currency: str, path: str) -> list[Fie
     if spec.unit_gross < 0 and spec.position_type not in NEGATIVE_PRICE_TYPES:
         allowed = " and ".join(NEGATIVE_PRICE_TYPES)
         message = f"only {allowed} lines may have a price below zero"
-        return [FieldError(f"{path}.grossUnitPrice", "negative-price", message)]
+        return [FieldError(f"{path}.unit_gross", "negative-price", message)]
     if abs(line_gross(spec.unit_gross, spec.quantity_milli)) > MAX_ORDER_GROSS:
         limit = to_major(MAX_ORDER_GROSS, currency)
         message = f"price x quantity may be at most {limit} {currency}"
-        return [FieldError(f"{path}.grossUnitPrice", "amount-too-large", message)]
+        return [FieldError(f"{path}.unit_gross", "amount-too-large", message)]
     return []
 
 
@@ -380,6 +389,11 @@ def order_amount_errors(items: list[ItemSpec], currency: str, path: str) -> list
     limit = to_major(MAX_ORDER_GROSS, currency)
     message = f"the positions' gross, discounts counted as positive, may be at most {limit}"
     return [FieldError(path, "amount-too-large", f"{message} {currency}")]
+
+
+def declaration_country(header: dict[str, Any]) -> str:
+    """Where the order declares its VAT, from its header as sent and stored."""
+    return str(header["vatDeclarationCountry"])
 
 
 def _order_date(header: dict[str, Any]) -> date | None:
@@ -399,7 +413,7 @@ def invoice_date_errors(spec: InvoiceSpec, header: dict[str, Any], prefix: str) 
     if order_date is not None and spec.invoice_date < order_date:
         errors.append(
             FieldError(
-                f"{prefix}invoiceDate",
+                f"{prefix}invoice_date",
                 "invoice-date-before-order-date",
                 f"the order is dated {order_date.isoformat()}",
             )
@@ -407,7 +421,7 @@ def invoice_date_errors(spec: InvoiceSpec, header: dict[str, Any], prefix: str) 
     if spec.due_date is not None and spec.due_date < spec.invoice_date:
         errors.append(
             FieldError(
-                f"{prefix}dueDate",
+                f"{prefix}due_date",
                 "due-date-before-invoice-date",
                 f"the invoice is dated {spec.invoice_date.isoformat()}",
             )
@@ -445,7 +459,7 @@ class Order:
 
     @property
     def declaration_country(self) -> str:
-        return str(self.header["vatDeclarationCountry"])
+        return declaration_country(self.header)
 
     def position(self, item_ref: int) -> Position | None:
         return next((p for p in self.positions if p.item_ref == item_ref), None)
@@ -480,18 +494,17 @@ class Order:
             self.business_code, self.order_reference, kind, reference, when, lines
         )
 
-    def _known_positions(self, refs: list[int], field_name: str) -> list[Position]:
+    def _known_positions(self, refs: list[int]) -> list[Position]:
         missing = [
             FieldError(
-                f"{field_name}[{i}].orderItemReference",
+                f"items[{i}].item_ref",
                 "unknown-position",
                 f"order {self.order_reference} has no position {ref}",
             )
             for i, ref in enumerate(refs)
             if self.position(ref) is None
         ]
-        if missing:
-            raise field_errors(*missing)
+        _refuse(*missing)
         return [p for ref in refs if (p := self.position(ref)) is not None]
 
     def _settle_overpayment(
@@ -528,10 +541,8 @@ class Order:
             raise StateConflict(
                 f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
             )
-        date_errors = invoice_date_errors(spec, self.header, "")
-        if date_errors:
-            raise field_errors(*date_errors)
-        positions = self._known_positions(list(spec.item_refs), "items")
+        _refuse(*invoice_date_errors(spec, self.header, ""))
+        positions = self._known_positions(list(spec.item_refs))
         not_open = [p.item_ref for p in positions if p.state != OPEN]
         if not_open:
             raise _positions_error(
@@ -546,7 +557,7 @@ class Order:
         version = InvoiceVersion(
             1,
             spec,
-            self._header_snapshot(),
+            self._header_snapshot(self.header),
             self.declaration_country,
             [p.document_line() for p in positions],
         )
@@ -574,7 +585,7 @@ class Order:
         invoice_reference: str | None = None,
     ) -> Effects:
         """Cancel whole open positions; refund if more was paid than the order is now worth."""
-        positions = self._known_positions(item_refs, "items")
+        positions = self._known_positions(item_refs)
         not_open = [p.item_ref for p in positions if p.state != OPEN]
         if not_open:
             raise _positions_error(
@@ -627,7 +638,7 @@ class Order:
         )
 
     def _invoiced(self, refs: list[int]) -> list[Position]:
-        positions = self._known_positions(refs, "items")
+        positions = self._known_positions(refs)
         not_invoiced = [p.item_ref for p in positions if p.state != INVOICED]
         if not_invoiced:
             raise _positions_error(
@@ -669,7 +680,7 @@ class Order:
         if invoice_reference is not None and self.invoice(invoice_reference) is None:
             errors.append(
                 FieldError(
-                    "invoiceReference",
+                    "invoice_reference",
                     "unknown-invoice",
                     f"order {self.order_reference} has no invoice {invoice_reference}",
                 )
@@ -681,8 +692,7 @@ class Order:
                     f"items[{i}]", p, item, invoice_reference, price_is_the_positions
                 )
             )
-        if errors:
-            raise field_errors(*errors)
+        _refuse(*errors)
 
     def _credit_item_errors(
         self,
@@ -696,19 +706,19 @@ class Order:
         checks = [
             (
                 invoice_reference is not None and p.invoice_reference != invoice_reference,
-                "orderItemReference",
+                "item_ref",
                 "not-on-invoice",
                 f"position {p.item_ref} is on invoice {p.invoice_reference}",
             ),
             (
                 item.vat_type is not None and item.vat_type != p.vat_type,
-                "vatType",
+                "vat_type",
                 "vat-type-mismatch",
                 f"position {p.item_ref} was invoiced as {p.vat_type}",
             ),
             (
                 item.rate_bp is not None and item.rate_bp != p.rate_bp,
-                "vatPercent",
+                "rate_bp",
                 "vat-percent-mismatch",
                 f"position {p.item_ref} was invoiced at {bp_to_rate(p.rate_bp)} %",
             ),
@@ -716,7 +726,7 @@ class Order:
                 price_is_the_positions
                 and item.unit_gross is not None
                 and item.unit_gross != p.unit_gross,
-                "grossUnitPrice",
+                "unit_gross",
                 "price-mismatch",
                 f"position {p.item_ref} was invoiced at {major(p.unit_gross)}",
             ),
@@ -731,7 +741,7 @@ class Order:
             expected = unit_vat_disagrees(item.unit_vat, unit_gross, p.rate_bp)
             if expected is not None:
                 message = f"sent {major(item.unit_vat)}, but price and rate give {major(expected)}"
-                errors.append(FieldError(f"{path}.vatAmount", "vat-amount-mismatch", message))
+                errors.append(FieldError(f"{path}.unit_vat", "vat-amount-mismatch", message))
         return errors
 
     def return_items(
@@ -748,7 +758,7 @@ class Order:
         self._check_credit_items(positions, items, invoice_reference, price_is_the_positions=True)
         errors = [
             FieldError(
-                f"items[{i}].quantity",
+                f"items[{i}].quantity_milli",
                 "return-exceeds-invoiced",
                 f"position {p.item_ref}: {p.quantity_milli - p.returned_milli} left to return",
             )
@@ -796,7 +806,7 @@ class Order:
         amounts = [line_gross(item.unit_gross or 0, item.quantity_milli) for item in items]
         errors = [
             FieldError(
-                f"items[{i}].grossUnitPrice",
+                f"items[{i}].unit_gross",
                 "goodwill-exceeds-remaining",
                 f"position {p.item_ref}: at most {to_major(p.remaining, self.currency)} left",
             )
@@ -835,7 +845,7 @@ class Order:
                 f"payment of {amount} exceeds the open balance of {open_amount}",
                 [
                     FieldError(
-                        "authorizedAmount",
+                        "amount",
                         "payment-exceeds-balance",
                         f"at most {to_major(open_amount, self.currency)}",
                     )
@@ -856,8 +866,12 @@ class Order:
 
     # --- the correction ------------------------------------------------------------------
 
-    def _header_snapshot(self) -> dict[str, Any]:
-        return {**self.header, "customerNumber": self.customer_number, "currency": self.currency}
+    def identity(self) -> OrderIdentity:
+        """What identifies this order, as a correction restates it."""
+        return OrderIdentity(self.order_reference, self.currency, self.customer_number)
+
+    def _header_snapshot(self, header: dict[str, Any]) -> dict[str, Any]:
+        return {**header, "customerNumber": self.customer_number, "currency": self.currency}
 
     def correct_invoice(
         self,
@@ -865,89 +879,108 @@ class Order:
         spec: InvoiceSpec,
         header: dict[str, Any],
         items: list[ItemSpec],
-        body_refs: dict[str, str | None],
+        identity: OrderIdentity,
         credit_note_reference: str | None,
     ) -> tuple[CorrectionResult, Effects]:
         """Nullify the current version with a credit note and issue the next one (SPEC 6)."""
         invoice = self.invoice(invoice_reference)
         if invoice is None:
             raise StateConflict("no such invoice", code="not-found")
-        self._check_correction(invoice, spec, header, items, body_refs)
+        self._check_correction(invoice, spec, header, items, identity)
         current = invoice.current
-        by_ref = {s.item_ref: s for s in items}
-        on_invoice = set(current.item_refs)
-        new_header = {k: v for k, v in header.items() if k not in ("customerNumber", "currency")}
-        candidate_positions = []
-        for p in self.positions:
-            if p.item_ref in on_invoice:
-                candidate = Position(by_ref[p.item_ref])
-                candidate.state, candidate.invoice_reference = INVOICED, invoice_reference
-                candidate_positions.append(candidate)
-        country = str(new_header["vatDeclarationCountry"])
-        snapshot = {**new_header, "customerNumber": self.customer_number, "currency": self.currency}
-        proposed = InvoiceVersion(
-            current.version + 1,
-            spec,
-            snapshot,
-            country,
-            [p.document_line() for p in candidate_positions],
-        )
-        if proposed.gross > current.gross:
-            raise field_errors(
-                FieldError("invoice", "gross-price-increase", "the invoice total may not increase")
-            )
-        order_gross = self.gross_total - current.gross + proposed.gross
-        negative = [
-            self._negative_total(name, what, gross)
-            for name, what, gross in (
-                ("order.items", "the order", order_gross),
-                ("invoice.items", "the invoice", proposed.gross),
-            )
-            if gross < 0
-        ]
-        if negative:
-            raise field_errors(*negative)
-        effects = Effects()
+        proposed = self._next_version(current, spec, header, items)
+        self._check_corrected_totals(current, proposed)
         if proposed.content() == current.content():
-            return CorrectionResult(invoice_reference, False, current, current, None, None), effects
+            unchanged = CorrectionResult(invoice_reference, False, current, current, None, None)
+            return unchanged, Effects()
         reference = (
             credit_note_reference or f"{credit_note_prefix(invoice_reference)}{current.version}"
         )
         if any(cn.reference == reference for cn in invoice.credit_notes):
             raise StateConflict(
                 f"credit note {reference} already exists",
-                [FieldError("goodwillReference", "reference-taken", reference)],
+                [FieldError("credit_note_reference", "reference-taken", reference)],
                 code="reference-taken",
             )
-        credit_note = CreditNote(reference, current, spec.invoice_date)
+        return self._reissue(invoice, proposed, reference, header, items)
+
+    def _next_version(
+        self,
+        current: InvoiceVersion,
+        spec: InvoiceSpec,
+        header: dict[str, Any],
+        items: list[ItemSpec],
+    ) -> InvoiceVersion:
+        """The version a correction would issue: the invoice's positions as restated."""
+        restated = {s.item_ref: s for s in items}
+        on_invoice = set(current.item_refs)
+        lines = [
+            Position(restated[p.item_ref]).document_line()
+            for p in self.positions
+            if p.item_ref in on_invoice
+        ]
+        snapshot = self._header_snapshot(header)
+        return InvoiceVersion(
+            current.version + 1, spec, snapshot, declaration_country(header), lines
+        )
+
+    def _check_corrected_totals(self, current: InvoiceVersion, proposed: InvoiceVersion) -> None:
+        """The invoice's gross never increases; neither the order nor the invoice goes below
+        zero."""
+        if proposed.gross > current.gross:
+            raise field_errors(
+                FieldError("invoice", "gross-price-increase", "the invoice total may not increase")
+            )
+        order_gross = self.gross_total - current.gross + proposed.gross
+        _refuse(
+            *(
+                self._negative_total(name, what, gross)
+                for name, what, gross in (
+                    ("order.items", "the order", order_gross),
+                    ("invoice.items", "the invoice", proposed.gross),
+                )
+                if gross < 0
+            )
+        )
+
+    def _reissue(
+        self,
+        invoice: Invoice,
+        proposed: InvoiceVersion,
+        reference: str,
+        header: dict[str, Any],
+        items: list[ItemSpec],
+    ) -> tuple[CorrectionResult, Effects]:
+        """Nullify the current version by credit note `reference` and issue `proposed`: the
+        positions and header as restated, both documents booked, any overpayment refunded."""
+        current, when = invoice.current, proposed.invoice_date
+        credit_note = CreditNote(reference, current, when)
         current.status, current.nullified_by = NULLIFIED, reference
         invoice.credit_notes.append(credit_note)
         invoice.versions.append(proposed)
         invoice.current_version = proposed.version
+        restated, on_invoice = {s.item_ref: s for s in items}, set(current.item_refs)
         for p in self.positions:
             if p.item_ref in on_invoice:
-                p.apply(by_ref[p.item_ref])
-        self.header = new_header
+                p.apply(restated[p.item_ref])
+        self.header = dict(header)
+        effects = Effects()
         effects.add(
             self._entry(
-                "credit-note",
-                reference,
-                spec.invoice_date,
-                ledger.sale_lines(current.tax_amounts(), sign=-1),
+                "credit-note", reference, when, ledger.sale_lines(current.tax_amounts(), sign=-1)
             ),
             self._entry(
                 "invoice",
-                invoice_reference,
-                spec.invoice_date,
+                invoice.invoice_reference,
+                when,
                 ledger.sale_lines(proposed.tax_amounts()),
             ),
         )
-        self._settle_overpayment(
-            f"correction {invoice_reference} v{proposed.version}", None, effects, spec.invoice_date
-        )
+        cause = f"correction {invoice.invoice_reference} v{proposed.version}"
+        self._settle_overpayment(cause, None, effects, when)
         self._touch()
         result = CorrectionResult(
-            invoice_reference, True, current, proposed, credit_note, effects.refund
+            invoice.invoice_reference, True, current, proposed, credit_note, effects.refund
         )
         return result, effects
 
@@ -957,109 +990,114 @@ class Order:
         spec: InvoiceSpec,
         header: dict[str, Any],
         items: list[ItemSpec],
-        body_refs: dict[str, str | None],
+        identity: OrderIdentity,
     ) -> None:
         """Rules of SPEC section 6, in the order a client would want to hear them."""
-        errors: list[FieldError] = []
-        if body_refs.get("customerNumber") not in (None, self.customer_number):
+        self._check_customer_unchanged(identity)
+        _refuse(
+            *self._reference_errors(invoice, spec, identity),
+            *self._currency_errors(identity),
+            *invoice_date_errors(spec, {**self.header, **header}, "invoice."),
+        )
+        self._check_settled()
+        self._check_nothing_credited(invoice.current)
+        _refuse(*self._position_set_errors(invoice.current, spec, items))
+        _refuse(*self._restated_position_errors(invoice.current, items))
+
+    def _check_customer_unchanged(self, identity: OrderIdentity) -> None:
+        if identity.customer_number not in (None, self.customer_number):
             raise field_errors(
                 FieldError(
-                    "order.customerNumber",
+                    "order.customer_number",
                     "customer-change-forbidden",
                     "the customer of an order cannot change",
                 )
             )
-        if body_refs.get("orderReference") != self.order_reference:
-            errors.append(
-                FieldError(
-                    "order.orderReference",
-                    "reference-mismatch",
-                    f"must equal the path: {self.order_reference}",
-                )
-            )
+
+    def _reference_errors(
+        self, invoice: Invoice, spec: InvoiceSpec, identity: OrderIdentity
+    ) -> list[FieldError]:
+        """The restated order and invoice name the ones the correction addresses."""
+        errors = []
+        if identity.order_reference != self.order_reference:
+            message = f"must equal the path: {self.order_reference}"
+            errors.append(FieldError("order.order_reference", "reference-mismatch", message))
         if spec.invoice_reference != invoice.invoice_reference:
-            errors.append(
-                FieldError(
-                    "invoice.invoiceReference",
-                    "reference-mismatch",
-                    f"must equal the path: {invoice.invoice_reference}",
-                )
-            )
-        if body_refs.get("currency") != self.currency:
-            errors.append(
-                FieldError(
-                    "order.currency",
-                    "currency-change-forbidden",
-                    f"the order is in {self.currency}",
-                )
-            )
-        errors.extend(invoice_date_errors(spec, {**self.header, **header}, "invoice."))
-        if errors:
-            raise field_errors(*errors)
+            message = f"must equal the path: {invoice.invoice_reference}"
+            errors.append(FieldError("invoice.invoice_reference", "reference-mismatch", message))
+        return errors
+
+    def _currency_errors(self, identity: OrderIdentity) -> list[FieldError]:
+        if identity.currency == self.currency:
+            return []
+        message = f"the order is in {self.currency}"
+        return [FieldError("order.currency", "currency-change-forbidden", message)]
+
+    def _check_settled(self) -> None:
+        """An order is corrected once no position is open: invoiced or cancelled, each."""
         open_refs = [p.item_ref for p in self.positions if p.state == OPEN]
         if open_refs:
             raise _positions_error(
                 "order-not-settled", "positions still open", "order.items", open_refs
             )
-        current = invoice.current
-        on_invoice = current.item_refs
-        returned = [r for r in on_invoice if (p := self.position(r)) and p.returned_milli]
+
+    def _check_nothing_credited(self, current: InvoiceVersion) -> None:
+        """A return or goodwill credited the booked figures: those positions stay as booked."""
+        on_invoice = [p for ref in current.item_refs if (p := self.position(ref)) is not None]
+        returned = [p.item_ref for p in on_invoice if p.returned_milli]
         if returned:
             raise _positions_error(
                 "position-returned", "positions were returned", "invoice.items", returned
             )
-        goodwilled = [r for r in on_invoice if (p := self.position(r)) and p.goodwill_amount]
+        goodwilled = [p.item_ref for p in on_invoice if p.goodwill_amount]
         if goodwilled:
             raise _positions_error(
                 "position-goodwilled", "positions received a goodwill", "invoice.items", goodwilled
             )
-        if sorted(spec.item_refs) != sorted(on_invoice):
-            errors.append(
-                FieldError(
-                    "invoice.items",
-                    "invoice-positions-changed",
-                    f"the invoice holds positions {sorted(on_invoice)}",
-                )
-            )
+
+    def _position_set_errors(
+        self, current: InvoiceVersion, spec: InvoiceSpec, items: list[ItemSpec]
+    ) -> list[FieldError]:
+        """The invoice keeps its positions and the order restates every one of its own."""
+        errors = []
+        on_invoice = sorted(current.item_refs)
+        if sorted(spec.item_refs) != on_invoice:
+            message = f"the invoice holds positions {on_invoice}"
+            errors.append(FieldError("invoice.items", "invoice-positions-changed", message))
         order_refs = sorted(p.item_ref for p in self.positions)
         if sorted(s.item_ref for s in items) != order_refs:
-            errors.append(
-                FieldError(
-                    "order.items",
-                    "order-positions-changed",
-                    f"the order holds positions {order_refs}",
-                )
-            )
-        if errors:
-            raise field_errors(*errors)
+            message = f"the order holds positions {order_refs}"
+            errors.append(FieldError("order.items", "order-positions-changed", message))
+        return errors
+
+    def _restated_position_errors(
+        self, current: InvoiceVersion, items: list[ItemSpec]
+    ) -> list[FieldError]:
+        """Each restated position's first problem: its quantity changed, it is not on this
+        invoice and changed at all, or its unit price rose."""
         positions = {p.item_ref: p for p in self.positions}
-        for i, s in enumerate(items):
-            p = positions[s.item_ref]
-            path = f"order.items[{i}]"
-            if s.quantity_milli != p.quantity_milli:
+        on_invoice = set(current.item_refs)
+        errors = []
+        for i, sent in enumerate(items):
+            position, path = positions[sent.item_ref], f"order.items[{i}]"
+            if sent.quantity_milli != position.quantity_milli:
+                message = "quantities cannot change"
                 errors.append(
-                    FieldError(
-                        f"{path}.quantity", "quantity-change-forbidden", "quantities cannot change"
-                    )
+                    FieldError(f"{path}.quantity_milli", "quantity-change-forbidden", message)
                 )
-            elif s.item_ref not in on_invoice and s != p.spec():
-                errors.append(
-                    FieldError(
-                        path,
-                        "position-change-forbidden",
-                        "positions not on this invoice must be sent unchanged",
-                    )
-                )
-            elif s.unit_gross > p.unit_gross:
-                errors.append(
-                    FieldError(
-                        f"{path}.grossUnitPrice",
-                        "gross-price-increase",
-                        f"may not rise above {p.unit_gross} minor units",
-                    )
-                )
-        if errors:
-            raise field_errors(*errors)
+            elif sent.item_ref not in on_invoice and sent != position.spec():
+                message = "positions not on this invoice must be sent unchanged"
+                errors.append(FieldError(path, "position-change-forbidden", message))
+            elif sent.unit_gross > position.unit_gross:
+                message = f"may not rise above {position.unit_gross} minor units"
+                errors.append(FieldError(f"{path}.unit_gross", "gross-price-increase", message))
+        return errors
+
+
+def _refuse(*errors: FieldError) -> None:
+    """Every field problem at once, if there is any."""
+    if errors:
+        raise field_errors(*errors)
 
 
 def check_reverse_charge(items: list[ItemSpec], vat_id: str | None, path: str) -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.errors import FieldError, StateConflict, field_errors
-from app.domain.model import Invoice, InvoiceSpec, InvoiceVersion, ItemSpec, Order
+from app.domain.model import Invoice, InvoiceSpec, InvoiceVersion, ItemSpec, Order, OrderIdentity
 from app.domain.money import RATE_SCALE, round_half_up
 from app.domain.tax import VAT_TYPES, ZERO_RATE_TYPES
 
@@ -98,7 +98,7 @@ class Restatement:
     spec: InvoiceSpec
     header: dict[str, Any]
     items: list[ItemSpec]
-    body_refs: dict[str, str | None]
+    body_refs: OrderIdentity
 
 
 def restate(order: Order, invoice: Invoice, change: TaxChange) -> Restatement:
@@ -114,7 +114,7 @@ def restate(order: Order, invoice: Invoice, change: TaxChange) -> Restatement:
             f"{current.declaration_country}: correct it on its own",
             [
                 FieldError(
-                    "order.vatDeclarationCountry",
+                    "order.declaration_country",
                     "declaration-country-changed",
                     f"the invoice was declared in {current.declaration_country}",
                 )
@@ -137,13 +137,4 @@ def restate(order: Order, invoice: Invoice, change: TaxChange) -> Restatement:
         item_refs=tuple(current.item_refs),
         fields=dict(current.fields),
     )
-    return Restatement(
-        invoice_spec,
-        dict(order.header),
-        items,
-        {
-            "customerNumber": order.customer_number,
-            "orderReference": order.order_reference,
-            "currency": order.currency,
-        },
-    )
+    return Restatement(invoice_spec, dict(order.header), items, order.identity())

@@ -1,7 +1,15 @@
-"""Turning parsed request bodies into domain specs, checking amounts against the currency."""
+"""The commands the order use cases take, and their amounts checked against the currency.
+
+A command is a request as the API parsed it: typed, with amounts as sent (exact Decimals in
+major units), since how many decimals an amount may have is the currency's to say, and for a
+return, goodwill or payment that is the order's. A refusal names the command's attribute by
+its path (`order.items[1].unit_gross`); the API names it as the body does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -24,31 +32,101 @@ from app.domain.money import (
 )
 from app.domain.tax import ZERO_RATE_TYPES, unit_vat_disagrees
 
-ITEM_FIELDS = {
-    "orderItemReference",
-    "productId",
-    "description",
-    "quantity",
-    "grossUnitPrice",
-    "vatPercent",
-    "vatAmount",
-    "vatType",
-    "positionType",
-}
-HEADER_EXCLUDED = {"items", "orderReference", "currency", "customerNumber"}
+
+@dataclass(frozen=True)
+class OrderItem:
+    """A position as sent: its unit price and the VAT of one unit in major units."""
+
+    item_ref: int
+    quantity: Decimal
+    unit_gross: Decimal
+    vat_percent: Decimal
+    unit_vat: Decimal
+    vat_type: str
+    position_type: str
+    product_id: str | None = None
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # kept as sent, JSON-ready
 
 
-def jsonable(value: Any) -> Any:
-    """Dates to ISO strings and Decimals to strings, recursively, for JSON columns."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+@dataclass(frozen=True)
+class CreateOrder:
+    """An order as sent; a correction restates the whole order in the same form."""
+
+    order_reference: str
+    currency: str
+    items: tuple[OrderItem, ...]
+    header: dict[str, Any]  # everything else about the order, kept as sent, JSON-ready
+    customer_number: str | None = None
+    vat_id: str | None = None  # the customer's, for reverse charge
+
+
+@dataclass(frozen=True)
+class CorrectInvoice:
+    """The invoice and the whole order as they should now read (SPEC 6)."""
+
+    invoice: InvoiceSpec
+    order: CreateOrder
+    credit_note_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Whole open positions that will never be invoiced."""
+
+    item_refs: tuple[int, ...]
+    reason: str
+    when: date
+    bank_details: dict[str, Any] | None = None
+    invoice_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """A returned or goodwilled position as sent; what it names besides its quantity (and a
+    goodwill's price) is checked against the position as invoiced."""
+
+    item_ref: int
+    quantity: Decimal
+    unit_gross: Decimal | None = None
+    unit_vat: Decimal | None = None
+    vat_percent: Decimal | None = None
+    vat_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnItems:
+    """Whole or partial quantities of invoiced positions taken back."""
+
+    return_reference: str
+    reason: str
+    items: tuple[CreditLine, ...]
+    when: date | None = None
+    bank_details: dict[str, Any] | None = None
+    invoice_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantGoodwill:
+    """A gross amount credited on invoiced positions."""
+
+    goodwill_reference: str
+    reason: str
+    items: tuple[CreditLine, ...]
+    when: date | None = None
+    credit_date: date | None = None
+    bank_details: dict[str, Any] | None = None
+    invoice_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceivePayment:
+    """Money received; without an amount, everything that is open."""
+
+    provider: str
+    amount: Decimal | None = None
+    reference: str | None = None
+    when: date | None = None
 
 
 def amount_errors(value: Decimal, currency: str, path: str) -> list[FieldError]:
@@ -66,7 +144,7 @@ def minor(value: Decimal, currency: str, path: str) -> int:
     return to_minor(value, currency)
 
 
-def item_specs(items: list[dict[str, Any]], currency: str, prefix: str) -> list[ItemSpec]:
+def item_specs(items: Sequence[OrderItem], currency: str, path: str) -> list[ItemSpec]:
     """Positions as sent, every amount and VAT problem reported at once.
 
     A price below zero only on a discount; every amount within what an order may hold
@@ -76,78 +154,54 @@ def item_specs(items: list[dict[str, Any]], currency: str, prefix: str) -> list[
     specs: list[ItemSpec] = []
     seen: set[int] = set()
     for i, item in enumerate(items):
-        path = f"{prefix}[{i}]"
-        ref = item["orderItemReference"]
-        if ref in seen:
-            errors.append(
-                FieldError(
-                    f"{path}.orderItemReference",
-                    "duplicate-position",
-                    f"position {ref} appears twice",
-                )
-            )
-        seen.add(ref)
-        price, percent = item["grossUnitPrice"], item["vatPercent"]
-        item_errors = amount_errors(price, currency, f"{path}.grossUnitPrice")
-        if decimals_of(percent) > 2:
-            item_errors.append(
-                FieldError(f"{path}.vatPercent", "too-many-decimals", "at most 2 decimals")
-            )
-        if item["vatType"] in ZERO_RATE_TYPES and percent != 0:
-            item_errors.append(
-                FieldError(
-                    f"{path}.vatPercent",
-                    "rate-must-be-zero",
-                    f"{item['vatType']} needs vatPercent 0",
-                )
-            )
-        if item["positionType"] == "DISCOUNT" and price > 0:
-            item_errors.append(
-                FieldError(
-                    f"{path}.grossUnitPrice",
-                    "discount-must-be-negative",
-                    "a DISCOUNT line has a negative price",
-                )
-            )
-        errors.extend(item_errors)
-        if item_errors:
+        at = f"{path}[{i}]"
+        if item.item_ref in seen:
+            message = f"position {item.item_ref} appears twice"
+            errors.append(FieldError(f"{at}.item_ref", "duplicate-position", message))
+        seen.add(item.item_ref)
+        price_and_rate = _price_and_rate_errors(item, currency, at)
+        errors.extend(price_and_rate)
+        if price_and_rate:
             continue
-        unit_gross = to_minor(price, currency)
-        rate_bp = rate_to_bp(percent)
-        if "vatAmount" in item:
-            errors.extend(
-                _vat_amount_errors(
-                    item["vatAmount"], unit_gross, rate_bp, currency, f"{path}.vatAmount"
-                )
-            )
-        extra = {k: v for k, v in item.items() if k not in ITEM_FIELDS}
         spec = ItemSpec(
-            item_ref=ref,
-            quantity_milli=quantity_to_milli(item["quantity"]),
-            unit_gross=unit_gross,
-            rate_bp=rate_bp,
-            vat_type=item["vatType"],
-            position_type=item["positionType"],
-            product_id=item.get("productId"),
-            description=item.get("description"),
-            extra=jsonable(extra),
+            item_ref=item.item_ref,
+            quantity_milli=quantity_to_milli(item.quantity),
+            unit_gross=to_minor(item.unit_gross, currency),
+            rate_bp=rate_to_bp(item.vat_percent),
+            vat_type=item.vat_type,
+            position_type=item.position_type,
+            product_id=item.product_id,
+            description=item.description,
+            extra=item.extra,
         )
-        errors.extend(position_amount_errors(spec, currency, path))
+        errors.extend(_unit_vat_errors(item.unit_vat, spec, currency, f"{at}.unit_vat"))
+        errors.extend(position_amount_errors(spec, currency, at))
         specs.append(spec)
     if not errors:
-        errors.extend(order_amount_errors(specs, currency, prefix))
+        errors.extend(order_amount_errors(specs, currency, path))
     if errors:
         raise field_errors(*errors)
     return specs
 
 
-def _vat_amount_errors(
-    sent: Decimal, unit_gross: int, rate_bp: int, currency: str, path: str
-) -> list[FieldError]:
+def _price_and_rate_errors(item: OrderItem, currency: str, path: str) -> list[FieldError]:
+    errors = amount_errors(item.unit_gross, currency, f"{path}.unit_gross")
+    if decimals_of(item.vat_percent) > 2:
+        errors.append(FieldError(f"{path}.vat_percent", "too-many-decimals", "at most 2 decimals"))
+    if item.vat_type in ZERO_RATE_TYPES and item.vat_percent != 0:
+        message = f"{item.vat_type} needs vatPercent 0"
+        errors.append(FieldError(f"{path}.vat_percent", "rate-must-be-zero", message))
+    if item.position_type == "DISCOUNT" and item.unit_gross > 0:
+        message = "a DISCOUNT line has a negative price"
+        errors.append(FieldError(f"{path}.unit_gross", "discount-must-be-negative", message))
+    return errors
+
+
+def _unit_vat_errors(sent: Decimal, spec: ItemSpec, currency: str, path: str) -> list[FieldError]:
     errors = amount_errors(sent, currency, path)
     if errors:
         return errors
-    expected = unit_vat_disagrees(to_minor(sent, currency), unit_gross, rate_bp)
+    expected = unit_vat_disagrees(to_minor(sent, currency), spec.unit_gross, spec.rate_bp)
     if expected is not None:
         shown = to_major(expected, currency)
         return [
@@ -156,52 +210,27 @@ def _vat_amount_errors(
     return []
 
 
-def credit_items(items: list[dict[str, Any]], currency: str) -> list[CreditItem]:
+def credit_items(items: Sequence[CreditLine], currency: str) -> list[CreditItem]:
     """A return's or goodwill's lines as sent, in minor units; every amount problem at once."""
     errors: list[FieldError] = []
-    credits: list[CreditItem] = []
     for i, item in enumerate(items):
-        path = f"items[{i}]"
-        amounts = {}
-        for name in ("grossUnitPrice", "vatAmount"):
-            if name in item:
-                errors.extend(amount_errors(item[name], currency, f"{path}.{name}"))
-                amounts[name] = to_minor(item[name], currency)
-        percent = item.get("vatPercent")
-        if percent is not None and decimals_of(percent) > 2:
+        for name, amount in (("unit_gross", item.unit_gross), ("unit_vat", item.unit_vat)):
+            if amount is not None:
+                errors.extend(amount_errors(amount, currency, f"items[{i}].{name}"))
+        if item.vat_percent is not None and decimals_of(item.vat_percent) > 2:
             errors.append(
-                FieldError(f"{path}.vatPercent", "too-many-decimals", "at most 2 decimals")
+                FieldError(f"items[{i}].vat_percent", "too-many-decimals", "at most 2 decimals")
             )
-        credits.append(
-            CreditItem(
-                item_ref=item["orderItemReference"],
-                quantity_milli=quantity_to_milli(item["quantity"]),
-                unit_gross=amounts.get("grossUnitPrice"),
-                unit_vat=amounts.get("vatAmount"),
-                rate_bp=None if percent is None else rate_to_bp(percent),
-                vat_type=item.get("vatType"),
-            )
-        )
     if errors:
         raise field_errors(*errors)
-    return credits
-
-
-def header_of(order_body: dict[str, Any]) -> dict[str, Any]:
-    """Everything about an order that is not its positions or identity, JSON-ready."""
-    return jsonable({k: v for k, v in order_body.items() if k not in HEADER_EXCLUDED})
-
-
-def invoice_spec(body: dict[str, Any]) -> InvoiceSpec:
-    fields = {
-        k: v
-        for k, v in body.items()
-        if k not in ("invoiceReference", "invoiceDate", "dueDate", "items")
-    }
-    return InvoiceSpec(
-        invoice_reference=body["invoiceReference"],
-        invoice_date=body["invoiceDate"],
-        due_date=body.get("dueDate"),
-        item_refs=tuple(i["orderItemReference"] for i in body["items"]),
-        fields=jsonable(fields),
-    )
+    return [
+        CreditItem(
+            item_ref=item.item_ref,
+            quantity_milli=quantity_to_milli(item.quantity),
+            unit_gross=None if item.unit_gross is None else to_minor(item.unit_gross, currency),
+            unit_vat=None if item.unit_vat is None else to_minor(item.unit_vat, currency),
+            rate_bp=None if item.vat_percent is None else rate_to_bp(item.vat_percent),
+            vat_type=item.vat_type,
+        )
+        for item in items
+    ]

@@ -15,8 +15,16 @@ from app.adapters.idempotency import StoredAnswer
 from app.adapters.repository import Correcting, OutboxEvent
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
-from app.domain.model import CorrectionResult, Effects, check_reverse_charge
+from app.domain.model import CorrectionResult, Effects, OrderIdentity, check_reverse_charge
 from app.service import commands
+from app.service.commands import (
+    Cancel,
+    CorrectInvoice,
+    CreateOrder,
+    GrantGoodwill,
+    ReceivePayment,
+    ReturnItems,
+)
 from app.service.unit_of_work import (
     IdempotencyKeyReused,
     RequestInFlight,
@@ -104,6 +112,10 @@ class OrderService:
     def __init__(self, session_factory: sessionmaker[Session]):
         self.session_factory = session_factory
 
+    def run(self, use_case: Callable[[UnitOfWork], T], snapshot: bool = False) -> T:
+        """Run a use case in a unit of work of its own (tests put a fake one here)."""
+        return run(self.session_factory, use_case, snapshot=snapshot)
+
     def _execute(
         self,
         ctx: Context,
@@ -132,7 +144,7 @@ class OrderService:
             uow.commit()
             return Outcome(body, order.version)
 
-        return run(self.session_factory, use_case)
+        return self.run(use_case)
 
     def _write(
         self,
@@ -155,7 +167,7 @@ class OrderService:
 
     def _read(self, read: Callable[[UnitOfWork], T]) -> T:
         """A read in one snapshot (see UnitOfWork)."""
-        return run(self.session_factory, read, snapshot=True)
+        return self.run(read, snapshot=True)
 
     def get_order(self, ctx: Context) -> model.Order:
         return self._read(
@@ -194,16 +206,14 @@ class OrderService:
 
     # --- writes --------------------------------------------------------------------------
 
-    def create_order(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+    def create_order(self, ctx: Context, command: CreateOrder, present: Present) -> Outcome:
         """Record an order as sent; nothing is booked yet."""
-        currency = body["currency"]
-        items = commands.item_specs(body["items"], currency, "items")
-        vat_id = (body.get("billToAddress") or {}).get("taxIdentificationNumber")
-        check_reverse_charge(items, vat_id, "billToAddress.taxIdentificationNumber")
-        if body.get("customerNumber") not in (None, ctx.customer):
+        items = commands.item_specs(command.items, command.currency, "items")
+        check_reverse_charge(items, command.vat_id, "vat_id")
+        if command.customer_number not in (None, ctx.customer):
             raise field_errors(
                 FieldError(
-                    "customerNumber", "customer-mismatch", "must equal the customer in the path"
+                    "customer_number", "customer-mismatch", "must equal the customer in the path"
                 )
             )
 
@@ -216,8 +226,8 @@ class OrderService:
                 ctx.business,
                 ctx.order_reference,
                 ctx.customer,
-                currency,
-                commands.header_of(body),
+                command.currency,
+                dict(command.header),
                 items,
             )
             uow.orders.add(order, OutboxEvent("order.created", {}))
@@ -225,9 +235,8 @@ class OrderService:
 
         return self._execute(ctx, act, present)
 
-    def create_invoice(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+    def create_invoice(self, ctx: Context, spec: model.InvoiceSpec, present: Present) -> Outcome:
         """Invoice whole open positions; books receivable against revenue and VAT."""
-        spec = commands.invoice_spec(body)
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[model.Invoice, bool]:
             if uow.orders.invoice_owner(ctx.business, spec.invoice_reference) is not None:
@@ -240,83 +249,75 @@ class OrderService:
 
         return self._write(ctx, change, present)
 
-    def cancel(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+    def cancel(self, ctx: Context, command: Cancel, present: Present) -> Outcome:
         """Cancel whole open positions; refund what was paid for them, if anything."""
         reference = f"C-{uuid.uuid4().hex[:12]}"
-        refs = [i["orderItemReference"] for i in body["items"]]
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
             effects = order.cancel(
                 reference,
-                body["cancellationReason"],
-                refs,
-                body["cancellationDate"],
-                commands.jsonable(body.get("bankDetails")),
-                body.get("invoiceReference"),
+                command.reason,
+                list(command.item_refs),
+                command.when,
+                command.bank_details,
+                command.invoice_reference,
             )
             _store(uow, order, effects, "order.cancelled", reference)
             return effects, True
 
         return self._write(ctx, change, present)
 
-    def return_items(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+    def return_items(self, ctx: Context, command: ReturnItems, present: Present) -> Outcome:
         """Take back whole or partial quantities of invoiced positions."""
-        reference = body["returnReference"]
+        reference = command.return_reference
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
             if uow.orders.document_taken(
                 ctx.business, schema.credits, reference, kind=model.RETURN
             ):
-                raise _taken("returnReference", reference)
+                raise _taken("return_reference", reference)
             effects = order.return_items(
                 reference,
-                body["returnReason"],
-                commands.credit_items(body["items"], order.currency),
-                body.get("returnDate") or today(),
-                commands.jsonable(body.get("bankDetails")),
-                body.get("invoiceReference"),
+                command.reason,
+                commands.credit_items(command.items, order.currency),
+                command.when or today(),
+                command.bank_details,
+                command.invoice_reference,
             )
             _store(uow, order, effects, "order.returned", reference)
             return effects, True
 
         return self._write(ctx, change, present)
 
-    def grant_goodwill(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+    def grant_goodwill(self, ctx: Context, command: GrantGoodwill, present: Present) -> Outcome:
         """Credit quantity x unit price on invoiced positions."""
-        reference = body["goodwillReference"]
+        reference = command.goodwill_reference
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
             if uow.orders.goodwill_reference_taken(ctx.business, reference):
-                raise _taken("goodwillReference", reference)
+                raise _taken("goodwill_reference", reference)
             effects = order.grant_goodwill(
                 reference,
-                body["goodwillReason"],
-                commands.credit_items(body["items"], order.currency),
-                body.get("goodwillDate") or today(),
-                commands.jsonable(body.get("bankDetails")),
-                body.get("invoiceReference"),
-                body.get("creditDate"),
+                command.reason,
+                commands.credit_items(command.items, order.currency),
+                command.when or today(),
+                command.bank_details,
+                command.invoice_reference,
+                command.credit_date,
             )
             _store(uow, order, effects, "order.goodwill", reference)
             return effects, True
 
         return self._write(ctx, change, present)
 
-    def receive_payment(self, ctx: Context, body: dict[str, Any], present: Present) -> Outcome:
+    def receive_payment(self, ctx: Context, command: ReceivePayment, present: Present) -> Outcome:
         """Book money received; without an amount, everything that is open."""
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            amount = body.get("authorizedAmount")
-            minor = (
-                None
-                if amount is None
-                else commands.minor(amount, order.currency, "authorizedAmount")
-            )
+            amount = command.amount
+            minor = None if amount is None else commands.minor(amount, order.currency, "amount")
             payment, effects = order.receive_payment(
-                minor,
-                body["paymentProvider"],
-                body.get("paymentReference"),
-                body.get("paymentDate") or today(),
+                minor, command.provider, command.reference, command.when or today()
             )
             _store(uow, order, effects, "payment.received", payment.payment_id)
             return effects, True
@@ -327,27 +328,28 @@ class OrderService:
         self,
         ctx: Context,
         invoice_reference: str,
-        body: dict[str, Any],
+        command: CorrectInvoice,
         present: Present,
         dry_run: bool = False,
     ) -> Outcome:
         """Nullify the current version with a credit note, issue the next, rebook, refund."""
-        order_body, invoice_body = body["order"], body["invoice"]
-        items = commands.item_specs(order_body["items"], order_body["currency"], "order.items")
-        vat_id = (order_body.get("billToAddress") or {}).get("taxIdentificationNumber")
-        check_reverse_charge(items, vat_id, "order.billToAddress.taxIdentificationNumber")
-        spec = commands.invoice_spec(invoice_body)
-        refs = {k: order_body.get(k) for k in ("customerNumber", "orderReference", "currency")}
+        restated = command.order
+        items = commands.item_specs(restated.items, restated.currency, "order.items")
+        check_reverse_charge(items, restated.vat_id, "order.vat_id")
+        identity = OrderIdentity(
+            restated.order_reference, restated.currency, restated.customer_number
+        )
+        credit_note_reference = command.credit_note_reference
 
         def act(uow: UnitOfWork) -> tuple[model.Order, CorrectionResult, bool]:
-            correcting = Correcting(invoice_reference, body.get("goodwillReference"))
+            correcting = Correcting(invoice_reference, credit_note_reference)
             order = uow.orders.lock(ctx.business, ctx.order_reference, correcting=correcting)
             if order is None:
                 raise NotFound(f"order {ctx.order_reference} not found")
             if order.customer_number != ctx.customer:
                 raise field_errors(
                     FieldError(
-                        "customerNumber",
+                        "customer_number",
                         "customer-change-forbidden",
                         "the order belongs to another customer",
                     )
@@ -359,11 +361,11 @@ class OrderService:
                 uow,
                 order,
                 invoice_reference,
-                spec,
-                commands.header_of(order_body),
+                command.invoice,
+                restated.header,
                 items,
-                refs,
-                body.get("goodwillReference"),
+                identity,
+                credit_note_reference,
             )
             return order, result, result.changed
 
@@ -377,7 +379,7 @@ def correct_locked(
     spec: model.InvoiceSpec,
     header: dict[str, Any],
     items: list[model.ItemSpec],
-    body_refs: dict[str, str | None],
+    identity: OrderIdentity,
     credit_note_reference: str | None,
     store: bool = True,
 ) -> tuple[CorrectionResult, Effects]:
@@ -386,14 +388,14 @@ def correct_locked(
     The one path of every correction, the PUT's and the batch tax corrections' alike.
     """
     result, effects = order.correct_invoice(
-        invoice_reference, spec, header, items, body_refs, credit_note_reference
+        invoice_reference, spec, header, items, identity, credit_note_reference
     )
     if result.credit_note is not None:
         taken = uow.orders.goodwill_reference_taken(
             order.business_code, result.credit_note.reference
         )
         if taken:
-            raise _taken("goodwillReference", result.credit_note.reference)
+            raise _taken("credit_note_reference", result.credit_note.reference)
     if result.changed and store:
         _store(uow, order, effects, "invoice.corrected", invoice_reference)
     return result, effects
