@@ -46,9 +46,10 @@ trap 'exit 143' TERM
 pg_start
 echo "PostgreSQL on 127.0.0.1:$PG_PORT"
 
-step "pytest on PostgreSQL: unit, integration, e2e, contract, concurrency (gunicorn), batch"
+step "pytest on PostgreSQL: unit, service, integration, e2e, contract, concurrency (gunicorn), batch"
 ACCOUNTING_TEST_DATABASE_URL="$PG_URL" \
-    pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e tests/contract tests/concurrency tests/batch "$@"
+    pytest -q -p no:cacheprovider tests/unit tests/service tests/integration tests/e2e \
+    tests/contract tests/concurrency tests/batch "$@"
 
 step "pytest through PgBouncer (transaction pooling, no prepared statements): concurrency"
 pgbouncer_start
