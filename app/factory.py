@@ -22,7 +22,7 @@ from app import logs
 from app.adapters import migrations
 from app.adapters.db import make_engine, make_probe_engine, make_session_factory
 from app.adapters.keys import Principal
-from app.api import auth, docs, errors, jobs, ops, ratelimit, views
+from app.api import docs, errors, jobs, ops, ratelimit, views
 from app.api.jsonio import DecimalJSONProvider
 from app.service.orders import OrderService
 
@@ -64,8 +64,8 @@ class Accounting:
     orders: OrderService
     probe: Engine  # fresh connections for /health/ready
     schema_heads: frozenset[str]  # the migrations' heads the database must be at
-    # API keys seen live, by hash: checked again by each request's transaction (app/api/auth.py)
-    known_keys: dict[bytes, Principal] = field(default_factory=dict)
+    # API keys looked up live, by hash, each until its lookup expires (app/api/auth.py)
+    known_keys: dict[bytes, tuple[Principal, float]] = field(default_factory=dict)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -100,7 +100,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     ops.observe(app)
     _request_hooks(app)
-    auth.register(app)  # after the log hook: the log sees the 401 of a key found revoked
     ratelimit.register(app)  # after the request-id hook: a 429 carries the request id
     return app
 

@@ -3,10 +3,9 @@
 POST /bare/<row>: lock one row (SELECT ... FOR UPDATE), update it, insert one row, commit, and
 answer a small JSON body. Same database, same driver (psycopg 3 through SQLAlchemy), same
 engine settings (app.adapters.db.make_engine: pool, lock and statement timeouts), no key, no
-body, no ORM; except that psycopg prepares its statements after their fifth run, as it does by
-default, and begins its transactions itself (the service turns both off because it prepares
-its hot statements and sends its BEGIN itself; the bare handler's fastest settings are the
-fair ones to compare with). bench/run serves it with
+body, no ORM; psycopg prepares its statements after their fifth run, as it does by default,
+even with ACCOUNTING_DB_PREPARE=off (the bare handler's fastest settings are the fair ones to
+compare with). bench/run serves it with
 
     gunicorn -c gunicorn.conf.py --workers N --bind 127.0.0.1:PORT bare_app:app
 
@@ -27,8 +26,7 @@ LOCK = text("SELECT n FROM bench_rows WHERE id = :id FOR UPDATE")
 UPDATE = text("UPDATE bench_rows SET n = n + 1 WHERE id = :id")
 INSERT = text("INSERT INTO bench_events (row_id) VALUES (:id)")
 
-# The driver's own transactions, without the service's batches (make_engine's batches=False).
-engine = make_engine(os.environ["DATABASE_URL"], batches=False)
+engine = make_engine(os.environ["DATABASE_URL"])
 
 
 @event.listens_for(engine, "connect")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app import jsoncodec
-from app.adapters import batch
 
 # The time budget of one request's database work (docs/operations.md, "Time budget"); every
 # figure in milliseconds, each below gunicorn's 30 s worker timeout together.
@@ -34,23 +34,18 @@ def threads() -> int:
 
 
 def prepares() -> bool:
-    """Whether the service names its hot statements once per connection (PREPARE);
+    """Whether psycopg prepares statements on the connection (named, once per connection);
     ACCOUNTING_DB_PREPARE=off behind PgBouncer in transaction pooling mode."""
     return os.environ.get("ACCOUNTING_DB_PREPARE", "on").lower() not in ("off", "0", "false")
 
 
 def make_engine(
-    url: str,
-    batches: bool = True,
-    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
-    **options: Any,
+    url: str, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, **options: Any
 ) -> Engine:
     """An engine whose transactions serialize writes to one order (SPEC section 7).
 
-    On PostgreSQL, `batches=False` leaves transactions to the driver (psycopg sends BEGIN
-    before a transaction's first statement): the same pool and timeouts without the
-    service's batches of SQL, for the benchmark's bare handler. Commands that read the whole
-    database (`accounting verify`) give statements longer than a request's."""
+    Commands that read the whole database (`accounting verify`) give statements longer than a
+    request's."""
     options.setdefault("json_serializer", jsoncodec.dumps)
     options.setdefault("json_deserializer", jsoncodec.loads)
     if url.startswith("sqlite"):
@@ -59,13 +54,11 @@ def make_engine(
         return engine
     # READ COMMITTED plus the order row lock taken first by every write is enough: every
     # rule about an order is checked while its lock is held. Lock waits are bounded so a
-    # stuck transaction becomes a retry or a 503, never a hung worker. No ping before each
-    # checkout (a round trip per request): a dead pooled connection fails its first statement
-    # and the use case is retried on a fresh one (unit_of_work.run).
-    # The driver in autocommit mode: the service begins its transactions itself, the BEGIN
-    # in the same message as the first statements (app/adapters/batch.py, install).
-    if batches:
-        options["isolation_level"] = "AUTOCOMMIT"
+    # stuck transaction becomes a retry or a 503, never a hung worker (a write transaction
+    # sets its own budget too: app/adapters/batch.py). No ping before each checkout (a round
+    # trip per request): a dead pooled connection fails its first statement and the use case
+    # is retried on a fresh one (unit_of_work.run).
+    options.setdefault("isolation_level", "READ COMMITTED")
     engine = create_engine(
         url,
         # A connection per thread, and two for a request's key lookup beside its transaction.
@@ -77,17 +70,20 @@ def make_engine(
             f"{statement_timeout_ms}",
             "connect_timeout": CONNECT_TIMEOUT_S,
             **KEEPALIVES,
-            # psycopg prepares statements it sees often, and deallocates every prepared
-            # statement of the session after a ROLLBACK; the hot paths prepare their own
-            # (app/adapters/batch.py), so psycopg's are off.
-            "prepare_threshold": None,
+            # psycopg's default otherwise: a statement prepared at its fifth run, or at its
+            # first when asked (app/adapters/batch.py).
+            **({} if prepares() else {"prepare_threshold": None}),
         },
         **options,
     )
-    if batches:
-        batch.install(engine, LOCK_TIMEOUT_MS)
-        if not prepares():
-            engine = engine.execution_options(**{batch.PREPARE: False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # psycopg sends an int as the smallest type that holds it, and prepares a statement
+        # per set of types: as bigint always, one statement prepared serves every value.
+        dbapi_connection.adapters.register_dumper(int, Int8Dumper)
+        dbapi_connection.adapters.register_dumper(int, Int8BinaryDumper)
+
     return engine
 
 

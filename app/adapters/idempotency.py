@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text, tuple_
+from sqlalchemy import Connection, Engine, bindparam, delete, select, text, tuple_
 
-from app.adapters import batch
+from app.adapters.batch import Immediate
 from app.adapters.schema import idempotency_keys
 
 # Rows deleted per transaction by a purge: each transaction stays short, whatever the backlog.
@@ -29,38 +29,44 @@ def _lock_id(business: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
+_FIND = (
+    select(
+        idempotency_keys.c.request_hash,
+        idempotency_keys.c.response_body,
+        idempotency_keys.c.response_headers,
+    )
+    .where(idempotency_keys.c.business_code == bindparam("business"))
+    .where(idempotency_keys.c.key == bindparam("key"))
+)
+
+
 class IdempotencyStore:
     """Keys are scoped per business and kept at least 24 h (`purge`, docs/operations.md)."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, statements: Immediate | None = None):
         self.connection = connection
+        # A unit of work's way to the database (app/adapters/batch.py); else SQLAlchemy's.
+        self.statements = statements or Immediate(connection)
 
     def try_guard(self, business: str, key: str) -> bool:
         """Hold the key for this transaction; False while another request holds it."""
         if self.connection.dialect.name != "postgresql":
             return True  # SQLite transactions are serialized: no request is ever in flight
-        acquired = self.connection.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _lock_id(business, key)}
-        )
-        return bool(acquired)
+        [rows] = self.statements.rows((_TRY_LOCK, {"id": _lock_id(business, key)}))
+        return bool(rows[0][0])
 
     def find(self, business: str, key: str) -> StoredAnswer | None:
-        row = self.connection.execute(
-            select(
-                idempotency_keys.c.request_hash,
-                idempotency_keys.c.response_body,
-                idempotency_keys.c.response_headers,
-            )
-            .where(idempotency_keys.c.business_code == business)
-            .where(idempotency_keys.c.key == key)
-        ).first()
-        if row is None:
+        [rows] = self.statements.rows((_FIND, {"business": business, "key": key}))
+        if not rows:
             return None
+        row = rows[0]
         return StoredAnswer(row[0], row[1], (row[2] or {}).get("version"))
 
     def save(
         self, business: str, key: str, request_hash: str, body: dict[str, Any], version: int
     ) -> None:
+        """Stored with the write it answers for (on PostgreSQL, in the COMMIT's round trip)."""
         row = {
             "business_code": business,
             "key": key,
@@ -68,14 +74,9 @@ class IdempotencyStore:
             "status_code": 200,
             "response_body": body,
             "response_headers": {"version": version},
+            "created_at": datetime.now(UTC),
         }
-        if batch.driver(self.connection) is None:
-            self.connection.execute(insert(idempotency_keys).values(**row))
-            return
-        # With the write it answers for, in the COMMIT's message (app/adapters/batch.py).
-        held = batch.Batch(self.connection)
-        held.insert(idempotency_keys, [row])
-        held.defer()
+        self.statements.insert(idempotency_keys, [row])
 
 
 def purge(

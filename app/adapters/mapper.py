@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Table, and_, bindparam, update
 
+from app import jsoncodec
 from app.adapters import schema
 from app.domain import ledger, model
 
@@ -38,15 +39,6 @@ def _tuple_getter(
         return lambda _: ()
     get = getter(*names)
     return get if len(names) > 1 else lambda source: (get(source),)
-
-
-def _copied(value: Any) -> Any:
-    """A JSON column's value copied: its objects and arrays anew (the rest is immutable)."""
-    if isinstance(value, dict):
-        return {k: _copied(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copied(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -105,14 +97,15 @@ class Mapping:
         return obj
 
     def state(self, obj: object) -> tuple[Any, ...]:
-        """The values of the mutable columns, copied so later changes in place show."""
+        """The values of the mutable columns, a JSON column's as its JSON text, so a later
+        change in place shows."""
         values = self._mutable_of(obj)
         if not self._json:
             return values
-        copied = list(values)
+        texts = list(values)
         for i in self._json:
-            copied[i] = _copied(copied[i])
-        return tuple(copied)
+            texts[i] = jsoncodec.dumps(texts[i])
+        return tuple(texts)
 
     def row(self, obj: object, keys: dict[str, Any]) -> dict[str, Any]:
         """The row to insert; a new row's created_at is set on the object too."""

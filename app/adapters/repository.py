@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    String,
-    and_,
-    bindparam,
-    case,
-    cast,
-    exists,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, String, and_, bindparam, case, cast, exists, func, select
 
-from app.adapters import batch, mapper, schema
+from app.adapters import mapper, schema
+from app.adapters.batch import Immediate, Query
 from app.adapters.mapper import CREDIT_NOTE, ENTRY, INVOICE, LINE, ORDER, POSITION, REFUND, VERSION
 from app.domain import ledger, model
 from app.domain.model import Effects
@@ -38,15 +28,15 @@ from app.domain.model import Effects
 History = bool | str
 
 
-def _of_orders(column: Any, many: bool) -> Any:
-    return column.in_(bindparam("refs", expanding=True)) if many else column == bindparam("refs")
+def _of(column: Any, name: str, many: bool) -> Any:
+    return column.in_(bindparam(name, expanding=True)) if many else column == bindparam(name)
 
 
 @functools.cache
 def _orders_query(many: bool, lock: bool) -> Any:
     t = schema.orders
     query = select(*ORDER.columns).where(
-        t.c.business_code == bindparam("business"), _of_orders(t.c.order_reference, many)
+        t.c.business_code == bindparam("business"), _of(t.c.order_reference, "refs", many)
     )
     return query.with_for_update() if lock else query
 
@@ -56,7 +46,7 @@ def _positions_query(many: bool) -> Any:
     t = schema.positions
     return (
         select(*POSITION.columns, t.c.order_reference)
-        .where(t.c.business_code == bindparam("business"), _of_orders(t.c.order_reference, many))
+        .where(t.c.business_code == bindparam("business"), _of(t.c.order_reference, "refs", many))
         .order_by(t.c.order_reference, t.c.item_ref)
     )
 
@@ -73,28 +63,23 @@ def _invoices_query(many: bool) -> Any:
     return (
         select(*INVOICE.columns, *VERSION.columns, i.c.order_reference)
         .select_from(i.join(v, current))
-        .where(i.c.business_code == bindparam("business"), _of_orders(i.c.order_reference, many))
+        .where(i.c.business_code == bindparam("business"), _of(i.c.order_reference, "refs", many))
         .order_by(i.c.order_reference, i.c.invoice_reference)
     )
 
 
 @functools.cache
-def _history_query(mapping: mapper.Mapping, order_by: str) -> Any:
+def _history_query(mapping: mapper.Mapping, order_by: str, many: bool) -> Any:
     """Versions or credit notes of some invoices."""
     t = mapping.table
     return (
         select(*mapping.columns, t.c.invoice_reference)
         .where(
             t.c.business_code == bindparam("business"),
-            t.c.invoice_reference.in_(bindparam("invoices", expanding=True)),
+            _of(t.c.invoice_reference, "invoices", many),
         )
         .order_by(t.c.invoice_reference, t.c[order_by])
     )
-
-
-@functools.cache
-def _insert(table: Any) -> Any:
-    return insert(table)
 
 
 def _reference_taken(business: Any, reference: Any) -> Any:
@@ -118,7 +103,7 @@ def _goodwill_reference_query() -> Any:
 
 
 @functools.cache
-def _correction_reference_statement() -> batch.Prepared:
+def _correction_reference_query() -> Any:
     """The credit-note reference a correction of one invoice will take (the client's, else
     model.credit_note_prefix and the invoice's current version), and whether it is taken."""
     invoices = schema.invoices
@@ -137,24 +122,87 @@ def _correction_reference_statement() -> batch.Prepared:
         func.coalesce(bindparam("given", type_=String), default).label("reference")
     ).cte("credit_note_reference")
     reference = select(candidate.c.reference).scalar_subquery()
-    return batch.Prepared.of(
-        "aas_correction_reference", select(reference, _reference_taken(business, reference))
+    return select(reference, _reference_taken(business, reference))
+
+
+@functools.cache
+def _order_exists_query() -> Any:
+    t = schema.orders
+    return select(t.c.order_reference).where(
+        t.c.business_code == bindparam("business"), t.c.order_reference == bindparam("order")
     )
 
 
 @functools.cache
-def _load_statements(lock: bool) -> tuple[batch.Prepared, ...]:
-    """Loading one order as prepared statements for a batch; the lock (if any) comes first."""
+def _invoice_owner_query() -> Any:
+    t = schema.invoices
+    return select(t.c.order_reference).where(
+        t.c.business_code == bindparam("business"), t.c.invoice_reference == bindparam("invoice")
+    )
+
+
+@functools.cache
+def _document_query(table: Any, extra: tuple[str, ...]) -> Any:
+    query = select(table.c.reference).where(
+        table.c.business_code == bindparam("business"), table.c.reference == bindparam("reference")
+    )
+    return query.where(*(table.c[column] == bindparam(column) for column in extra))
+
+
+@functools.cache
+def _refunds_query() -> Any:
+    t = schema.refunds
     return (
-        batch.Prepared.of("aas_order_lock" if lock else "aas_order", _orders_query(False, lock)),
-        batch.Prepared.of("aas_positions", _positions_query(False)),
-        batch.Prepared.of("aas_invoices", _invoices_query(False)),
+        select(*REFUND.columns)
+        .where(
+            t.c.business_code == bindparam("business"), t.c.order_reference == bindparam("order")
+        )
+        .order_by(t.c.created_at, t.c.refund_id)
     )
 
 
 @functools.cache
-def _reference_statement() -> batch.Prepared:
-    return batch.Prepared.of("aas_reference_taken", _goodwill_reference_query())
+def _journal_queries() -> tuple[Any, Any]:
+    """An order's journal entries, and their lines."""
+    e, ln = schema.journal_entries, schema.journal_lines
+    of_order = (e.c.business_code == bindparam("business")) & (
+        e.c.order_reference == bindparam("order")
+    )
+    entries = select(*ENTRY.columns).where(of_order).order_by(e.c.created_at, e.c.document_date)
+    lines = (
+        select(*LINE.columns, ln.c.entry_id)
+        .join(e, (e.c.business_code == ln.c.business_code) & (e.c.entry_id == ln.c.entry_id))
+        .where(of_order)
+        .order_by(ln.c.entry_id, ln.c.line_no)
+    )
+    return entries, lines
+
+
+@functools.cache
+def _tax_report_query() -> Any:
+    """Net and VAT booked per currency, declaration country, VAT type and rate in a period."""
+    lines, entries, orders = schema.journal_lines, schema.journal_entries, schema.orders
+    signed = lines.c.credit - lines.c.debit
+    net = func.sum(case((lines.c.account == ledger.REVENUE, signed), else_=0))
+    vat = func.sum(case((lines.c.account == ledger.VAT_PAYABLE, signed), else_=0))
+    return (
+        select(orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp, net, vat)
+        .join(
+            entries,
+            (entries.c.business_code == lines.c.business_code)
+            & (entries.c.entry_id == lines.c.entry_id),
+        )
+        .join(
+            orders,
+            (orders.c.business_code == entries.c.business_code)
+            & (orders.c.order_reference == entries.c.order_reference),
+        )
+        .where(lines.c.business_code == bindparam("business"))
+        .where(entries.c.document_date.between(bindparam("start"), bindparam("end")))
+        .where(lines.c.tax_country.is_not(None))
+        .group_by(orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp)
+        .order_by(orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp)
+    )
 
 
 @dataclass(frozen=True)
@@ -177,8 +225,10 @@ class OutboxEvent:
 class OrderRepository:
     """The order aggregate and what hangs off it."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, statements: Immediate | None = None):
         self.connection = connection
+        # A unit of work's way to the database (app/adapters/batch.py); else SQLAlchemy's.
+        self.statements = statements or Immediate(connection)
         # id(object) -> (object, its mutable columns as loaded or last stored)
         self._known: dict[int, tuple[object, tuple[Any, ...]]] = {}
         # (business, reference) -> taken?, checked while loading an order to correct
@@ -198,7 +248,7 @@ class OrderRepository:
         No write reads an invoice's earlier versions, so by default none is loaded: the cost
         of a write does not grow with the order's history. When `correcting` an invoice, the
         credit-note reference the correction will take is checked under the same lock, in
-        the same message on PostgreSQL (see goodwill_reference_taken).
+        the same round trip (see goodwill_reference_taken).
         """
         return self._one(business, order_reference, history, lock=True, correcting=correcting)
 
@@ -231,39 +281,37 @@ class OrderRepository:
         lock: bool,
         correcting: Correcting | None = None,
     ) -> list[model.Order]:
-        params = {"business": business, "refs": refs}
-        if many or batch.driver(self.connection) is None:
-            queries = (_orders_query(many, lock), _positions_query(many), _invoices_query(many))
-            results: Iterator[Iterable[Any]] = (self.connection.execute(q, params) for q in queries)
-        else:
-            reads = batch.Batch(self.connection)
-            for statement in _load_statements(lock):
-                reads.execute(statement, **params)
-            if correcting is not None:
-                reads.execute(
-                    _correction_reference_statement(),
-                    business=business,
-                    invoice=correcting.invoice_reference,
-                    given=correcting.credit_note_reference,
-                    prefix=model.credit_note_prefix(correcting.invoice_reference),
-                )
-            loaded = reads.results()
-            if correcting is not None:
-                for reference, taken in loaded[3]:
-                    self._references_checked[business, reference] = bool(taken)
-            results = iter(loaded)
+        params: dict[str, Any] = {"business": business, "refs": refs}
+        queries: list[Query] = [
+            (_orders_query(many, lock), params),
+            (_positions_query(many), params),
+            (_invoices_query(many), params),
+        ]
+        if correcting is not None:
+            check: dict[str, Any] = {
+                "business": business,
+                "invoice": correcting.invoice_reference,
+                "given": correcting.credit_note_reference,
+                "prefix": model.credit_note_prefix(correcting.invoice_reference),
+            }
+            queries.append((_correction_reference_query(), check))
+        # A list of references expands into the SQL, so it goes through SQLAlchemy.
+        results = (Immediate(self.connection) if many else self.statements).rows(*queries)
+        if correcting is not None:
+            for reference, taken in results[3]:
+                self._references_checked[business, reference] = bool(taken)
         orders: dict[str, model.Order] = {}
-        for row in next(results):
+        for row in results[0]:
             order = self._remember(ORDER, ORDER.build(row))
             order.positions, order.invoices = [], []
             orders[order.order_reference] = order
         if not orders:
             return []
-        for row in next(results):
+        for row in results[1]:
             orders[row[-1]].positions.append(self._remember(POSITION, POSITION.build(row[:-1])))
         split = len(INVOICE.attributes)
         invoices: dict[str, model.Invoice] = {}
-        for row in next(results):
+        for row in results[2]:
             invoice = self._remember(INVOICE, INVOICE.build(row[:split]))
             invoice.versions = [self._remember(VERSION, VERSION.build(row[split:-1]))]
             invoice.credit_notes = []
@@ -277,27 +325,34 @@ class OrderRepository:
             # it has no credit note (every correction adds exactly one credit note and one
             # version, `accounting verify` checks it).
             if invoice is not None and invoice.current_version > 1:
-                self._load_history(business, invoices, [history])
+                self._load_history(business, invoices, history)
         return list(orders.values())
 
     def _load_history(
-        self, business: str, invoices: dict[str, model.Invoice], references: list[str]
+        self, business: str, invoices: dict[str, model.Invoice], references: str | list[str]
     ) -> None:
+        """The versions and credit notes of one invoice, or of a list of them."""
+        many = isinstance(references, list)
         params = {"business": business, "invoices": references}
-        for reference in references:
+        versions, notes = (Immediate(self.connection) if many else self.statements).rows(
+            (_history_query(VERSION, "version", many), params),
+            (_history_query(CREDIT_NOTE, "nullifies_version", many), params),
+        )
+        for reference in references if isinstance(references, list) else [references]:
             invoices[reference].versions = []
-        versions = _history_query(VERSION, "version")
-        for row in self.connection.execute(versions, params):
+        for row in versions:
             version = self._remember(VERSION, VERSION.build(row[:-1]))
             invoices[row[-1]].versions.append(version)
-        notes = _history_query(CREDIT_NOTE, "nullifies_version")
-        for row in self.connection.execute(notes, params):
+        for row in notes:
             note = self._remember(CREDIT_NOTE, CREDIT_NOTE.build(row[:-1]))
             invoices[row[-1]].credit_notes.append(note)
 
     def _remember(self, mapping: mapper.Mapping, obj: Any) -> Any:
         self._known[id(obj)] = (obj, mapping.state(obj))
         return obj
+
+    def _rows(self, query: Any, **params: Any) -> Sequence[Sequence[Any]]:
+        return self.statements.rows((query, params))[0]
 
     # --- storing -------------------------------------------------------------------------
 
@@ -308,8 +363,7 @@ class OrderRepository:
     def store(self, order: model.Order, effects: Effects, event: OutboxEvent | None = None) -> None:
         """Write what a business event changed and created: the aggregate's new and changed
         rows, the documents, payments, refunds and journal entries in effects, and the event
-        for the outbox. On PostgreSQL the statements are held back and sent with the
-        transaction's next message, normally its COMMIT (app/adapters/batch.py)."""
+        for the outbox. On PostgreSQL the rows go with the COMMIT (app/adapters/batch.py)."""
         changes = mapper.Changes()
         for mapping, obj, keys in mapper.aggregate(order):
             known = self._known.get(id(obj))
@@ -327,46 +381,25 @@ class OrderRepository:
                     "order_reference": order.order_reference,
                     "topic": event.topic,
                     "payload": event.payload,
+                    "created_at": datetime.now(UTC),
                 }
             )
-        if batch.driver(self.connection) is not None:
-            writes = batch.Batch(self.connection)
-            for table, rows in changes.in_table_order():
-                writes.insert(table, rows)
-            for (table, columns), rows in changes.updates.items():
-                writes.update(mapper.update_statement(table, columns), table, rows)
-            if writes.statements:
-                writes.defer()
-            return
         for table, rows in changes.in_table_order():
-            self.connection.execute(_insert(table), rows)
+            self.statements.insert(table, rows)
         for (table, columns), rows in changes.updates.items():
-            self.connection.execute(mapper.update_statement(table, columns), rows)
+            self.statements.update(mapper.update_statement(table, columns), rows)
 
     def exists(self, business: str, order_reference: str) -> bool:
-        return (
-            self.connection.execute(
-                select(schema.orders.c.order_reference)
-                .where(schema.orders.c.business_code == business)
-                .where(schema.orders.c.order_reference == order_reference)
-            ).first()
-            is not None
-        )
+        return bool(self._rows(_order_exists_query(), business=business, order=order_reference))
 
     def invoice_owner(self, business: str, invoice_reference: str) -> str | None:
         """The order an invoice reference belongs to, if it is taken in this business."""
-        return self.connection.scalar(
-            select(schema.invoices.c.order_reference)
-            .where(schema.invoices.c.business_code == business)
-            .where(schema.invoices.c.invoice_reference == invoice_reference)
-        )
+        rows = self._rows(_invoice_owner_query(), business=business, invoice=invoice_reference)
+        return rows[0][0] if rows else None
 
     def document_taken(self, business: str, table: Any, reference: str, **extra: str) -> bool:
-        query = select(table.c.reference).where(table.c.business_code == business)
-        query = query.where(table.c.reference == reference)
-        for column, value in extra.items():
-            query = query.where(table.c[column] == value)
-        return self.connection.execute(query).first() is not None
+        query = _document_query(table, tuple(extra))
+        return bool(self._rows(query, business=business, reference=reference, **extra))
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references.
@@ -377,74 +410,29 @@ class OrderRepository:
         checked = self._references_checked.pop((business, reference), None)
         if checked is not None:
             return checked
-        if batch.driver(self.connection) is not None:
-            rows = batch.query(
-                self.connection, _reference_statement(), business=business, reference=reference
-            )
-            return bool(rows[0][0])
-        taken = self.connection.execute(
-            _goodwill_reference_query(), {"business": business, "reference": reference}
-        ).scalar()
-        return bool(taken)
+        rows = self._rows(_goodwill_reference_query(), business=business, reference=reference)
+        return bool(rows[0][0])
 
     def refunds(self, business: str, order_reference: str) -> list[model.Refund]:
-        t = schema.refunds
-        rows = self.connection.execute(
-            select(*REFUND.columns)
-            .where(t.c.business_code == business, t.c.order_reference == order_reference)
-            .order_by(t.c.created_at, t.c.refund_id)
-        )
+        rows = self._rows(_refunds_query(), business=business, order=order_reference)
         return [REFUND.build(row) for row in rows]
 
     def journal(self, business: str, order_reference: str) -> list[ledger.JournalEntry]:
-        e, ln = schema.journal_entries, schema.journal_lines
-        entries = [
-            ENTRY.build(row)
-            for row in self.connection.execute(
-                select(*ENTRY.columns)
-                .where(e.c.business_code == business, e.c.order_reference == order_reference)
-                .order_by(e.c.created_at, e.c.document_date)
-            )
-        ]
+        params = {"business": business, "order": order_reference}
+        entry_rows, line_rows = self.statements.rows(
+            *((query, params) for query in _journal_queries())
+        )
+        entries = [ENTRY.build(row) for row in entry_rows]
         by_id = {entry.entry_id: entry for entry in entries}
         for entry in entries:
             entry.lines = []
-        lines = self.connection.execute(
-            select(*LINE.columns, ln.c.entry_id)
-            .join(e, (e.c.business_code == ln.c.business_code) & (e.c.entry_id == ln.c.entry_id))
-            .where(e.c.business_code == business, e.c.order_reference == order_reference)
-            .order_by(ln.c.entry_id, ln.c.line_no)
-        )
-        for row in lines:
+        for row in line_rows:
             by_id[row[-1]].lines.append(LINE.build(row[:-1]))
         return entries
 
     def tax_report(self, business: str, start: date, end: date) -> list[dict[str, Any]]:
         """Net and VAT booked per declaration country, VAT type and rate in the period."""
-        lines, entries, orders = schema.journal_lines, schema.journal_entries, schema.orders
-        signed = lines.c.credit - lines.c.debit
-        net = func.sum(case((lines.c.account == ledger.REVENUE, signed), else_=0))
-        vat = func.sum(case((lines.c.account == ledger.VAT_PAYABLE, signed), else_=0))
-        rows = self.connection.execute(
-            select(
-                orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp, net, vat
-            )
-            .join(
-                entries,
-                (entries.c.business_code == lines.c.business_code)
-                & (entries.c.entry_id == lines.c.entry_id),
-            )
-            .join(
-                orders,
-                (orders.c.business_code == entries.c.business_code)
-                & (orders.c.order_reference == entries.c.order_reference),
-            )
-            .where(lines.c.business_code == business)
-            .where(entries.c.document_date.between(start, end))
-            .where(lines.c.tax_country.is_not(None))
-            .group_by(orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp)
-            .order_by(orders.c.currency, lines.c.tax_country, lines.c.vat_type, lines.c.rate_bp)
-        ).all()
+        rows = self._rows(_tax_report_query(), business=business, start=start, end=end)
         return [
             {
                 "currency": r[0],

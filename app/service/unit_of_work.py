@@ -12,8 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import keys
-from app.adapters.batch import SNAPSHOT
+from app.adapters import batch
 from app.adapters.idempotency import IdempotencyStore
 from app.adapters.repository import OrderRepository
 from app.domain.errors import DomainError, RuleViolation, StateConflict
@@ -27,7 +26,7 @@ TAKEN = {"pk_orders": "order-exists", "pk_invoices": "invoice-exists"}
 # timeout (55P03) is not: its wait already spent the request's lock budget (db.py).
 RETRYABLE = {"40001", "40P01"}
 LOCK_TIMEOUT = "55P03"
-# A write's statement cancelled at the lock budget (app/adapters/batch.py, install): in a
+# A write's statement cancelled at its transaction's budget (app/adapters/batch.py): in a
 # write transaction, a wait for a busy order.
 STATEMENT_TIMEOUT = "57014"
 # A deadlock or serialization failure is tried again only while the request has spent less
@@ -38,6 +37,8 @@ RETRY_BUDGET_S = 2.0
 # now, query cancelled by statement_timeout), insufficient resources (53: too many
 # connections), and a server shutting down (57P01-57P03).
 UNAVAILABLE_CLASSES = ("08", "57", "53")
+# The transaction of a read: one snapshot, read-only (psycopg begins it so).
+SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
 class Busy(DomainError):
@@ -76,8 +77,11 @@ class IdempotencyKeyReused(RuleViolation):
 class UnitOfWork:
     """A connection in one transaction and its repositories, for the length of one use case.
 
-    No ORM session: the repositories run Core statements and batches on the connection, so a
-    session would only add its own transaction bookkeeping to every use case.
+    No ORM session: the repositories run Core statements on the connection, so a session
+    would only add its own transaction bookkeeping to every use case. On PostgreSQL they send
+    them together where they can, and hold a write's rows until the COMMIT
+    (app/adapters/batch.py): a statement run on `connection` itself sees those rows only
+    after a repository's next statement.
     """
 
     def __init__(self, session_factory: sessionmaker[Session], snapshot: bool = False):
@@ -94,18 +98,16 @@ class UnitOfWork:
         try:
             if self.snapshot and connection.dialect.name == "postgresql":
                 # A read loads an order in several statements; one snapshot makes them agree,
-                # so no reader sees half of a write (READ COMMITTED would, between statements):
-                # REPEATABLE READ, READ ONLY (app/adapters/batch.py).
-                connection.execution_options(**{SNAPSHOT: True})
+                # so no reader sees half of a write (READ COMMITTED would, between statements).
+                connection.execution_options(**SNAPSHOT)
             self.transaction = connection.begin()
-            self.connection = connection
-            # A key the API took as live is checked by the transaction itself (app/api/auth.py).
-            keys.check_unchecked(connection)
+            self.statements = batch.statements(connection, write=not self.snapshot)
         except BaseException:
             self._end(connection)
             raise
-        self.orders = OrderRepository(connection)
-        self.idempotency = IdempotencyStore(connection)
+        self.connection = connection
+        self.orders = OrderRepository(connection, self.statements)
+        self.idempotency = IdempotencyStore(connection, self.statements)
         return self
 
     def __exit__(
@@ -115,7 +117,13 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         # Rolls back whatever was not committed; an engine's connection goes back to the pool.
-        self._end(self.connection)
+        try:
+            if self.snapshot and exc is None and self.transaction.is_active:
+                # Ends it as a ROLLBACK would (it wrote nothing), and psycopg keeps the
+                # statements it prepared: it forgets them all at every ROLLBACK.
+                self.transaction.commit()
+        finally:
+            self._end(self.connection)
 
     def _end(self, connection: Connection) -> None:
         if not self._shared:
@@ -125,14 +133,19 @@ class UnitOfWork:
             if connection.in_transaction():
                 connection.rollback()
         finally:
-            if self.snapshot:
-                connection.execution_options(**{SNAPSHOT: False})
+            if self.snapshot and connection.dialect.name == "postgresql":
+                connection.execution_options(
+                    isolation_level=connection.default_isolation_level,
+                    postgresql_readonly=False,
+                )
 
     def commit(self) -> None:
         self.committing = True
+        self.statements.commit()
         self.transaction.commit()
 
     def rollback(self) -> None:
+        self.statements.rollback()
         self.transaction.rollback()
 
 

@@ -7,6 +7,7 @@ business, an order is reached only through the path of the customer it belongs t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.adapters.keys import revoke_key
+from app.api import auth
 from tests import factories
 from tests.e2e.conftest import BASE, Api, new_key, problem
 
@@ -246,22 +248,39 @@ def test_a_bearer_token_for_another_business_gets_404(
     problem(client.get(api.order_path("ANY1"), headers=headers), 404, "not-found")
 
 
-def test_a_revoked_key_gets_401(client: FlaskClient, app: Flask, api: Api) -> None:
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Move the clock of the keys a worker remembers this many seconds on (app/api/auth.py)."""
+
+    def move(seconds: float) -> None:
+        now = auth.monotonic()
+        monkeypatch.setattr(auth, "monotonic", lambda: now + seconds)
+
+    return move
+
+
+def test_a_revoked_key_gets_401(
+    client: FlaskClient, app: Flask, api: Api, later: Callable[[float], None]
+) -> None:
     merchant = Api(client, new_key(app, ["1000"]))
     assert merchant.create_order(factories.OrderFactory(orderReference="REV1")).status_code == 200
 
     with app.extensions["accounting"].session_factory() as session, session.begin():
         assert revoke_key(session, merchant.key) == 1
 
+    # The bound (docs/decisions.md, docs/api.md): remembered live for KEY_CACHE_SECONDS, no longer.
+    later(auth.KEY_CACHE_SECONDS - 0.5)
+    assert merchant.get(merchant.order_path("REV1")).status_code == 200
+    later(auth.KEY_CACHE_SECONDS)
     problem(merchant.get(merchant.order_path("REV1")), 401, "unauthorized")
     problem(merchant.pay("REV1"), 401, "unauthorized")
     assert api.order("REV1")["totals"]["paid"] == 0
 
 
 def test_a_key_revoked_after_it_was_used_writes_nothing_anywhere(
-    client: FlaskClient, app: Flask, api: Api
+    client: FlaskClient, app: Flask, api: Api, later: Callable[[float], None]
 ) -> None:
-    # The service remembers a key it has seen live; every transaction checks it again.
+    # The service remembers a key it has seen live for KEY_CACHE_SECONDS, then looks it up.
     order, invoice = api.invoiced_order(orderReference="REV2")
     merchant = Api(client, new_key(app, ["1000"]))
     assert merchant.order("REV2")["version"] == api.order("REV2")["version"]
@@ -269,16 +288,16 @@ def test_a_key_revoked_after_it_was_used_writes_nothing_anywhere(
 
     with app.extensions["accounting"].session_factory() as session, session.begin():
         assert revoke_key(session, merchant.key) == 1
+    later(auth.KEY_CACHE_SECONDS)
 
     for call in every_call("1000", CUSTOMER, order, invoice):
         problem(call.send(client, merchant.headers), 401, "unauthorized")
     assert snapshot(api, "REV2") == before
-    # Creating an order sends its rows with the COMMIT when nothing was read before them.
     problem(api.get(api.order_path("NEW1")), 404, "not-found")
 
 
 def test_a_key_revoked_after_it_was_used_gets_401_before_any_other_answer(
-    client: FlaskClient, app: Flask, api: Api
+    client: FlaskClient, app: Flask, api: Api, later: Callable[[float], None]
 ) -> None:
     api.invoiced_order(orderReference="REV3")
     merchant = Api(client, new_key(app, ["1000"]))
@@ -286,6 +305,7 @@ def test_a_key_revoked_after_it_was_used_gets_401_before_any_other_answer(
 
     with app.extensions["accounting"].session_factory() as session, session.begin():
         assert revoke_key(session, merchant.key) == 1
+    later(auth.KEY_CACHE_SECONDS)
 
     # A body the service would refuse, a business the key never held, an order that does not
     # exist: each would be a 422 or a 404 for a live key, and is a 401 for this one.

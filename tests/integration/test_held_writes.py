@@ -1,23 +1,26 @@
-"""Transactions on PostgreSQL travel with their statements (app/adapters/batch.py): the
-BEGIN in the first message, a write's statements held back and sent with the COMMIT.
+"""Transactions on PostgreSQL (app/adapters/batch.py): statements sent together in psycopg's
+pipeline mode, a write's rows held back and sent with the COMMIT, each write transaction
+bounded by its own budget.
 
 What a user would notice if that went wrong: a write lost or booked twice, a read in the same
 transaction that misses its own write, statements of one request in different transactions,
-or a connection handed to the next request in the middle of a failed transaction.
+a second writer of a busy order waiting without bound, or a connection handed to the next
+request in the middle of a failed transaction or with answers still unread.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import batch, keys
-from app.adapters.db import make_engine, make_session_factory
-from app.adapters.keys import create_key, revoke_key
+from app.adapters.db import LOCK_TIMEOUT_MS, make_engine, make_session_factory
 from app.service.tax_correction import on_one_connection
 from app.service.unit_of_work import DuplicateReference, UnitOfWork, run
 from tests.domain_factories import ItemSpecFactory, OrderAggregateFactory
@@ -43,6 +46,10 @@ def orders(factory: sessionmaker[Session]) -> list[str]:
         return list(session.scalars(query))
 
 
+def backend(uow: UnitOfWork) -> Any:
+    return uow.connection.execute(text("SELECT pg_backend_pid()")).scalar()
+
+
 def test_a_write_that_fails_at_its_commit_leaves_the_connection_clean(
     one_connection: Engine,
 ) -> None:
@@ -57,7 +64,7 @@ def test_a_write_that_fails_at_its_commit_leaves_the_connection_clean(
 
     create("HELD1")
     with pytest.raises(DuplicateReference) as raised:
-        create("HELD1")  # the key is taken: the INSERT fails in the COMMIT's message
+        create("HELD1")  # the key is taken: the INSERT fails in the COMMIT's round trip
     assert raised.value.code == "order-exists"
     create("HELD2")  # the same connection, its failed transaction ended
     assert orders(factory) == ["HELD1", "HELD2"]
@@ -68,7 +75,7 @@ def test_a_statement_after_a_held_write_sees_it(engine: Engine) -> None:
     with UnitOfWork(factory) as uow:
         add(uow, "HELD1")
         assert uow.orders.exists("1000", "HELD1"), "the held INSERT went first"
-        order = uow.orders.lock("1000", "HELD1")  # a batch of its own carries no held write
+        order = uow.orders.lock("1000", "HELD1")
         assert order is not None and order.order_reference == "HELD1"
         uow.commit()
     assert orders(factory) == ["HELD1"]
@@ -90,10 +97,8 @@ def test_a_rollback_drops_the_held_writes_on_a_connection_kept_open(engine: Engi
     assert orders(make_session_factory(engine)) == ["HELD2"]
 
 
-@pytest.mark.parametrize("positions", [1, 16, 17, 40, 1001], ids=lambda n: f"{n} positions")
+@pytest.mark.parametrize("positions", [1, 16, 17, 1001], ids=lambda n: f"{n} positions")
 def test_rows_of_any_number_are_written_as_given(engine: Engine, positions: int) -> None:
-    """Up to a few rows a table, the INSERT is a prepared statement for that many rows;
-    beyond, a plain one. Either way every row reads back as it was written."""
     factory = make_session_factory(engine)
     items = [ItemSpecFactory(item_ref=n, unit_gross=100 + n) for n in range(1, positions + 1)]
     with UnitOfWork(factory) as uow:
@@ -108,108 +113,90 @@ def test_rows_of_any_number_are_written_as_given(engine: Engine, positions: int)
 
 
 class Interrupted(Exception):
-    """Raised while a batch's answers are read (a worker's timeout, a signal)."""
+    """Raised while a pipeline's answers are awaited (a worker's timeout, a signal)."""
 
 
-def test_a_batch_interrupted_while_read_leaves_no_connection_half_read(
-    one_connection: Engine, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kept_open", [False, True], ids=["pooled", "kept open"])
+def test_a_pipeline_interrupted_while_read_leaves_no_connection_half_read(
+    one_connection: Engine, engine: Engine, kept_open: bool
 ) -> None:
-    """A connection whose answers were not all read cannot leave pipeline mode; it is closed
-    and replaced, never handed to the next transaction with those answers still pending."""
-    factory = make_session_factory(one_connection)
+    """A connection whose answers were not all read is closed and replaced, never handed to
+    the next transaction with those answers still pending: a pooled one, or one a batch of
+    tax corrections keeps open."""
+    factory, connection = (
+        on_one_connection(one_connection)
+        if kept_open
+        else (make_session_factory(one_connection), None)
+    )
     with UnitOfWork(factory) as uow:
         add(uow, "HELD1")
         uow.commit()
-    fetch = batch._fetch
-    read: list[object] = []
+        interrupted = backend(uow)
 
-    def interrupted(pgconn: object) -> object:
-        if read:
-            raise Interrupted
-        read.append(pgconn)
-        return fetch(pgconn)
+    def interrupt(*_: object) -> None:
+        raise Interrupted
 
-    monkeypatch.setattr(batch, "_fetch", interrupted)
-    with pytest.raises(Interrupted), UnitOfWork(factory) as uow:
-        uow.orders.lock("1000", "HELD1")  # BEGIN read, then the interruption
-    monkeypatch.setattr(batch, "_fetch", fetch)
+    with engine.connect() as other:  # holds the order's row lock: the lock's answer waits
+        other.execute(text("SELECT 1 FROM orders WHERE order_reference = 'HELD1' FOR UPDATE"))
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        try:
+            with pytest.raises((Interrupted, DBAPIError)), UnitOfWork(factory) as uow:
+                uow.orders.lock("1000", "HELD1")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        other.rollback()
+
     with UnitOfWork(factory) as uow:
+        assert backend(uow) != interrupted, "the interrupted connection was not reused"
         order = uow.orders.lock("1000", "HELD1")
         assert order is not None and order.order_reference == "HELD1"
         add(uow, "HELD2")
         uow.commit()
-    assert orders(factory) == ["HELD1", "HELD2"]
+    if connection is not None:
+        connection.close()
+    assert orders(make_session_factory(engine)) == ["HELD1", "HELD2"]
 
 
-def test_a_unit_of_work_is_one_transaction_though_the_driver_autocommits(engine: Engine) -> None:
-    """The BEGIN is sent with the first statement (app/adapters/batch.py, install)."""
+def test_a_unit_of_work_is_one_transaction(engine: Engine) -> None:
     factory = make_session_factory(engine)
     setting = text("SELECT now(), current_setting('transaction_isolation')")
     with UnitOfWork(factory) as uow:
         first = uow.connection.execute(setting).one()
         time.sleep(0.01)
-        assert uow.orders.lock("1000", "NOSUCH") is None  # a batch in between
+        assert uow.orders.lock("1000", "NOSUCH") is None  # a pipeline in between
         second = uow.connection.execute(setting).one()
     assert first == second, "now() is the transaction's start: the same one throughout"
     assert first[1] == "read committed"
 
 
-def test_a_read_is_one_read_only_snapshot(engine: Engine) -> None:
-    factory = make_session_factory(engine)
+def test_a_read_is_one_read_only_snapshot(one_connection: Engine) -> None:
+    factory = make_session_factory(one_connection)
     setting = text(
         "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')"
     )
     with UnitOfWork(factory, snapshot=True) as uow:
-        assert uow.orders.get("1000", "NOSUCH") is None  # the first message, with the BEGIN
+        assert uow.orders.get("1000", "NOSUCH") is None
         assert uow.connection.execute(setting).one() == ("repeatable read", "on")
+    with UnitOfWork(factory) as uow:  # the same pooled connection reads and writes again
+        assert uow.connection.execute(setting).one() == ("read committed", "off")
 
 
-# --- a credential checked by the transaction itself (app/adapters/keys.py) ---------------
-
-
-@pytest.fixture
-def revoked_credential(engine: Engine) -> Iterator[None]:
-    """The request's credential: a key of business 1000, revoked since it was last used."""
-    factory = make_session_factory(engine)
-    with factory() as session, session.begin():
-        key = create_key(session, ["1000"], "merchant", "test")
-        revoke_key(session, key[:12])
-    token = keys.unchecked.set(keys.Credential(keys.key_hash(key), "1000"))
-    yield
-    keys.unchecked.reset(token)
-
-
-@pytest.mark.usefixtures("revoked_credential")
-def test_a_revoked_key_cannot_commit_a_write_sent_with_its_commit(engine: Engine) -> None:
-    factory = make_session_factory(engine)
-    with pytest.raises(keys.KeyNotLive), UnitOfWork(factory) as uow:
-        add(uow, "HELD1")  # nothing read first: the check and the rows go before the COMMIT
-        uow.commit()
-    assert keys.unchecked.get() is not None, "still unchecked: nothing passed"
-    assert orders(factory) == []
-
-
-@pytest.mark.usefixtures("revoked_credential")
-def test_a_revoked_key_is_refused_before_a_plain_statement_runs(engine: Engine) -> None:
-    factory = make_session_factory(engine)
-    with pytest.raises(keys.KeyNotLive), UnitOfWork(factory) as uow:
-        uow.connection.execute(text("SELECT 1"))
-
-
-def test_a_live_key_is_checked_once_per_request(engine: Engine) -> None:
-    factory = make_session_factory(engine)
-    with factory() as session, session.begin():
-        key = create_key(session, ["1000"], "merchant", "test")
-    token = keys.unchecked.set(keys.Credential(keys.key_hash(key), "1000"))
-    try:
-        with UnitOfWork(factory) as uow:
-            add(uow, "HELD1")
-            uow.commit()
-        assert keys.unchecked.get() is None, "checked by the write's transaction"
-        other = keys.Credential(keys.key_hash(key), "2000")  # a business the key never held
-        keys.unchecked.set(other)
-        with pytest.raises(keys.KeyNotLive), UnitOfWork(factory) as uow:
-            uow.orders.lock("1000", "HELD1")
-    finally:
-        keys.unchecked.reset(token)
-    assert orders(factory) == ["HELD1"]
+def test_a_write_transaction_sets_its_own_budget_and_only_for_itself(
+    one_connection: Engine,
+) -> None:
+    """Behind PgBouncer the connection's options are ignored: the budget that bounds a second
+    writer of a busy order is set by the write transaction itself, before its order lock."""
+    factory = make_session_factory(one_connection)
+    budget = text("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+    with one_connection.connect() as connection:  # a session whose own settings differ
+        connection.execute(text("SET statement_timeout = '7s'; SET lock_timeout = '7s'"))
+        connection.commit()
+    expected = (f"{LOCK_TIMEOUT_MS // 1000}s",) * 2
+    with UnitOfWork(factory) as uow:
+        uow.orders.lock("1000", "NOSUCH")
+        assert uow.connection.execute(budget).one() == expected
+    with UnitOfWork(factory, snapshot=True) as uow:
+        uow.orders.get("1000", "NOSUCH")
+        assert uow.connection.execute(budget).one() == ("7s", "7s"), "a read has none"
