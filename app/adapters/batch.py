@@ -3,9 +3,15 @@
 On PostgreSQL (`Pipeline`) the statements a repository needs at once (loading an order: its
 row lock, then positions, invoices and the credit-note reference check) go in psycopg's
 pipeline mode and are answered in one round trip. The server runs them in order; one that
-fails stops the rest and fails the transaction, as it would on its own. psycopg begins the
-transaction itself, in a round trip of its own (a BEGIN is answered before anything else is
-sent). Besides:
+fails stops the rest and fails the transaction, as it would on its own. Besides:
+
+- The unit of work begins its transaction itself, with the BEGIN at the front of its first
+  pipeline: the connection is in psycopg's autocommit mode for the unit of work's length
+  (SQLAlchemy's `isolation_level="AUTOCOMMIT"`, put back when the connection returns to the
+  pool), so psycopg sends no BEGIN of its own, which would cost a round trip before anything
+  else is sent. psycopg's commit and rollback go by the server's transaction status, so they
+  end the transaction so begun as they would their own. Before the connection itself runs a
+  statement (`immediate`), what is owed is sent first.
 
 - A write transaction's first pipeline starts with its budget: `statement_timeout` and
   `lock_timeout` set for that transaction only (`set_config(..., true)`), so they hold behind
@@ -42,6 +48,10 @@ Query = tuple[Any, dict[str, Any]]  # a Core statement and its values
 Rows = Sequence[Sequence[Any]]
 
 _DIALECT = psycopg_dialect.dialect(paramstyle="numeric_dollar")
+BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+# A read loads an order in several statements; one snapshot makes them agree, so no reader
+# sees half of a write (READ COMMITTED would, between statements).
+BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _BUDGET = (
     f"SELECT set_config('statement_timeout', '{LOCK_TIMEOUT_MS}', true),"
     f" set_config('lock_timeout', '{LOCK_TIMEOUT_MS}', true)"
@@ -65,6 +75,10 @@ class Immediate:
         """A Core UPDATE, once per row."""
         self.connection.execute(statement, rows)
 
+    def immediate(self) -> Immediate:
+        """Statements run at once on the connection, inside the transaction."""
+        return self
+
     def commit(self) -> None:
         """Send what is held with the transaction's COMMIT (nothing is, here)."""
 
@@ -79,7 +93,8 @@ class Pipeline(Immediate):
         super().__init__(connection)
         self.driver = driver
         self._writes = psycopg.RawCursor(driver)  # for statements whose answer is not read
-        self._budget_owed = write
+        # What the transaction's first pipeline starts with: its BEGIN, and a write's budget.
+        self._owed = [(BEGIN_WRITE, False), (_BUDGET, True)] if write else [(BEGIN_SNAPSHOT, False)]
         # SQL, the values of each time it runs, what it is (for an error: never the values),
         # and whether it is prepared
         self._held: list[tuple[str, list[list[Any]], str, bool]] = []
@@ -108,9 +123,15 @@ class Pipeline(Immediate):
         values = [[_json(row[n]) if n in json else row[n] for n in names] for row in rows]
         self._held.append((sql, values, f"UPDATE {statement.table.name}: {len(rows)} rows", True))
 
+    def immediate(self) -> Immediate:
+        """The connection itself, once the transaction is begun and its writes sent."""
+        if self._owed or self._held:
+            self._send(())
+        return Immediate(self.connection)
+
     def commit(self) -> None:
         """The held writes and the COMMIT in one round trip; the driver's own commit that
-        follows finds no transaction open and sends nothing."""
+        follows finds no transaction open and sends nothing (nor when none was begun)."""
         if self._held:
             self._send((), commit=True)
 
@@ -118,18 +139,18 @@ class Pipeline(Immediate):
         self._held.clear()
 
     def _send(self, queries: Sequence[Query], commit: bool = False) -> list[psycopg.RawCursor[Any]]:
-        """Send the budget if owed, the held writes, the queries (a cursor each) and the
-        COMMIT if asked, then one Sync: one round trip."""
+        """Send what the transaction owes (its BEGIN, a write's budget), the held writes,
+        the queries (a cursor each) and the COMMIT if asked, then one Sync: one round trip."""
+        owed, self._owed = self._owed, []
         held, self._held = self._held, []
         sent: list[str] = []
         cursors: list[psycopg.RawCursor[Any]] = []
         try:
             with self.driver.pipeline():
                 writes = self._writes
-                if self._budget_owed:
-                    self._budget_owed = False
-                    sent.append(_BUDGET)
-                    writes.execute(_BUDGET, prepare=True)
+                for sql, prepare in owed:
+                    sent.append(sql)
+                    writes.execute(sql, prepare=prepare)
                 for sql, runs, what, prepare in held:
                     sent.append(what)
                     for values in runs:
@@ -166,9 +187,14 @@ class Pipeline(Immediate):
 
 
 def statements(connection: Connection, write: bool) -> Immediate:
-    """How a unit of work on this connection sends its statements; `write`: it may write."""
+    """How a unit of work on this connection sends its statements; `write`: it may write.
+
+    On PostgreSQL the unit of work's transaction is then begun by its first pipeline: call
+    before the connection begins one (`Connection.begin()` then starts SQLAlchemy's
+    bookkeeping only), and put the isolation level back on a connection kept open after."""
     driver = connection.connection.driver_connection
     if isinstance(driver, psycopg.Connection):
+        connection.execution_options(isolation_level="AUTOCOMMIT")
         return Pipeline(connection, driver, write)
     return Immediate(connection)
 

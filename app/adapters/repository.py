@@ -296,7 +296,7 @@ class OrderRepository:
             }
             queries.append((_correction_reference_query(), check))
         # A list of references expands into the SQL, so it goes through SQLAlchemy.
-        results = (Immediate(self.connection) if many else self.statements).rows(*queries)
+        results = (self.statements.immediate() if many else self.statements).rows(*queries)
         if correcting is not None:
             for reference, taken in results[3]:
                 self._references_checked[business, reference] = bool(taken)
@@ -334,7 +334,7 @@ class OrderRepository:
         """The versions and credit notes of one invoice, or of a list of them."""
         many = isinstance(references, list)
         params = {"business": business, "invoices": references}
-        versions, notes = (Immediate(self.connection) if many else self.statements).rows(
+        versions, notes = (self.statements.immediate() if many else self.statements).rows(
             (_history_query(VERSION, "version", many), params),
             (_history_query(CREDIT_NOTE, "nullifies_version", many), params),
         )

@@ -37,8 +37,6 @@ RETRY_BUDGET_S = 2.0
 # now, query cancelled by statement_timeout), insufficient resources (53: too many
 # connections), and a server shutting down (57P01-57P03).
 UNAVAILABLE_CLASSES = ("08", "57", "53")
-# The transaction of a read: one snapshot, read-only (psycopg begins it so).
-SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
 class Busy(DomainError):
@@ -95,17 +93,15 @@ class UnitOfWork:
         bind: Engine | Connection = self.session_factory.kw["bind"]
         self._shared = isinstance(bind, Connection)
         connection = bind if isinstance(bind, Connection) else bind.connect()
+        self._connection = connection
         try:
-            if self.snapshot and connection.dialect.name == "postgresql":
-                # A read loads an order in several statements; one snapshot makes them agree,
-                # so no reader sees half of a write (READ COMMITTED would, between statements).
-                connection.execution_options(**SNAPSHOT)
-            self.transaction = connection.begin()
+            # On PostgreSQL the transaction (a read's: one snapshot) begins with the first
+            # statements sent (app/adapters/batch.py).
             self.statements = batch.statements(connection, write=not self.snapshot)
+            self.transaction = connection.begin()
         except BaseException:
             self._end(connection)
             raise
-        self.connection = connection
         self.orders = OrderRepository(connection, self.statements)
         self.idempotency = IdempotencyStore(connection, self.statements)
         return self
@@ -123,21 +119,24 @@ class UnitOfWork:
                 # statements it prepared: it forgets them all at every ROLLBACK.
                 self.transaction.commit()
         finally:
-            self._end(self.connection)
+            self._end(self._connection)
+
+    @property
+    def connection(self) -> Connection:
+        """The connection, for statements outside the repositories: the transaction is begun
+        and the repositories' writes are sent before it is handed out."""
+        return self.statements.immediate().connection
 
     def _end(self, connection: Connection) -> None:
         if not self._shared:
-            connection.close()
+            connection.close()  # the pool puts its isolation level back
             return
         try:
             if connection.in_transaction():
                 connection.rollback()
         finally:
-            if self.snapshot and connection.dialect.name == "postgresql":
-                connection.execution_options(
-                    isolation_level=connection.default_isolation_level,
-                    postgresql_readonly=False,
-                )
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level=connection.default_isolation_level)
 
     def commit(self) -> None:
         self.committing = True
