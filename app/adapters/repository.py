@@ -142,11 +142,13 @@ def _invoice_owner_query() -> Any:
 
 
 @functools.cache
-def _document_query(table: Any, extra: tuple[str, ...]) -> Any:
-    query = select(table.c.reference).where(
-        table.c.business_code == bindparam("business"), table.c.reference == bindparam("reference")
+def _return_reference_query() -> Any:
+    t = schema.credits
+    return select(t.c.reference).where(
+        t.c.business_code == bindparam("business"),
+        t.c.reference == bindparam("reference"),
+        t.c.kind == model.RETURN,
     )
-    return query.where(*(table.c[column] == bindparam(column) for column in extra))
 
 
 @functools.cache
@@ -397,9 +399,9 @@ class OrderRepository:
         rows = self._rows(_invoice_owner_query(), business=business, invoice=invoice_reference)
         return rows[0][0] if rows else None
 
-    def document_taken(self, business: str, table: Any, reference: str, **extra: str) -> bool:
-        query = _document_query(table, tuple(extra))
-        return bool(self._rows(query, business=business, reference=reference, **extra))
+    def return_reference_taken(self, business: str, reference: str) -> bool:
+        """Whether a return of this business already has the reference."""
+        return bool(self._rows(_return_reference_query(), business=business, reference=reference))
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references.

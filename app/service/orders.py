@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters import schema
 from app.adapters.idempotency import StoredAnswer
 from app.adapters.repository import Correcting, OutboxEvent
 from app.domain import model
@@ -272,9 +271,7 @@ class OrderService:
         reference = command.return_reference
 
         def change(order: model.Order, uow: UnitOfWork) -> tuple[Effects, bool]:
-            if uow.orders.document_taken(
-                ctx.business, schema.credits, reference, kind=model.RETURN
-            ):
+            if uow.orders.return_reference_taken(ctx.business, reference):
                 raise _taken("return_reference", reference)
             effects = order.return_items(
                 reference,

@@ -70,10 +70,9 @@ class FakeOrders:
             if code == business:
                 yield from created
 
-    def document_taken(self, business: str, table: Any, reference: str, **extra: str) -> bool:
-        kind = extra.get("kind")
+    def return_reference_taken(self, business: str, reference: str) -> bool:
         return any(
-            isinstance(d, model.Credit) and d.reference == reference and d.kind == kind
+            isinstance(d, model.Credit) and d.reference == reference and d.kind == model.RETURN
             for d in self._documents(business)
         )
 
