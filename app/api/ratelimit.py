@@ -10,7 +10,10 @@ without a lookup, until its window frees up; keys it knows keep working.
 
 The counters live in the worker's memory (the `limits` library's memory storage), shared by
 its threads: each gunicorn worker counts on its own, so the effective allowance of a key is
-the limit times the number of workers (docs/operations.md says so with the figures).
+the limit times the number of workers (docs/operations.md says so with the figures). The
+storage restarts its expiry timer without a guard, so two threads counting at the same
+moment can both start it ("threads can only be started once", a 500): every call into the
+library is made under one lock per limiter.
 
 RATE_LIMIT_PER_MINUTE (environment ACCOUNTING_RATE_LIMIT_PER_MINUTE) sets the allowance; 0 turns
 the limit off. Health, metrics, /openapi.yaml and /docs are never limited.
@@ -19,6 +22,7 @@ the limit off. Health, metrics, /openapi.yaml and /docs are never limited.
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from flask import Flask, Response, current_app, request
@@ -38,23 +42,32 @@ class RateLimiter:
         self.item = RateLimitItemPerMinute(max(per_minute, 1))
         self.enabled = per_minute > 0
         self.strategy = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._lock = threading.Lock()
 
     def retry_after(self, identity: str) -> int | None:
         """Count one request; None when allowed, else the seconds until one is allowed again."""
-        if not self.enabled or self.strategy.hit(self.item, identity):
+        if not self.enabled:
             return None
+        with self._lock:
+            if self.strategy.hit(self.item, identity):
+                return None
         return self.wait(identity)
 
     def exhausted(self, identity: str) -> bool:
         """Whether the identity's window is used up (counts nothing)."""
-        return self.enabled and not self.strategy.test(self.item, identity)
+        if not self.enabled:
+            return False
+        with self._lock:
+            return not self.strategy.test(self.item, identity)
 
     def count(self, identity: str) -> None:
         if self.enabled:
-            self.strategy.hit(self.item, identity)
+            with self._lock:
+                self.strategy.hit(self.item, identity)
 
     def wait(self, identity: str) -> int:
-        stats = self.strategy.get_window_stats(self.item, identity)
+        with self._lock:
+            stats = self.strategy.get_window_stats(self.item, identity)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
 
