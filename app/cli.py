@@ -38,6 +38,7 @@ from app.config import (
     serve_settings,
 )
 from app.domain.errors import DomainError
+from app.refunds_cli import refunds
 from app.service.verify import verify as run_verify
 
 # SQLSTATEs of a schema older than the code: a table, or a column, it does not have yet.
@@ -324,3 +325,4 @@ def verify() -> None:
 main.add_command(tax_correction)
 main.add_command(worker)
 main.add_command(openapi)
+main.add_command(refunds)

@@ -22,7 +22,7 @@ from app import logs
 from app.adapters import migrations
 from app.adapters.db import make_engine, make_probe_engine, make_session_factory
 from app.adapters.keys import Principal
-from app.api import docs, errors, jobs, ops, ratelimit, views
+from app.api import docs, errors, jobs, ops, ratelimit, refunds, views
 from app.api.jsonio import DecimalJSONProvider
 from app.service.orders import OrderService
 
@@ -96,6 +96,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     docs.register(app, api)  # before any API blueprint: it documents them
     api.register_blueprint(views.blp)
     api.register_blueprint(jobs.blp)
+    api.register_blueprint(refunds.blp)
     app.register_blueprint(ops.ops)
     errors.register(app)
     ops.observe(app)

@@ -118,7 +118,14 @@ class Mapping:
 ORDER = Mapping(
     model.Order,
     schema.orders,
-    mutable=("version", "paid_total", "refunded_total", "credited_total", "header"),
+    mutable=(
+        "version",
+        "paid_total",
+        "refunded_total",
+        "credited_total",
+        "header",
+        "refund_paid_total",
+    ),
 )
 POSITION = Mapping(
     model.Position,
@@ -136,7 +143,13 @@ CREDIT_NOTE = Mapping(model.CreditNote, schema.credit_notes, _INVOICE_KEYS)
 CREDIT = Mapping(model.Credit, schema.credits, _ORDER_KEYS)
 CANCELLATION = Mapping(model.Cancellation, schema.cancellations, _ORDER_KEYS)
 PAYMENT = Mapping(model.Payment, schema.payments, _ORDER_KEYS)
-REFUND = Mapping(model.Refund, schema.refunds, _ORDER_KEYS)
+# A refund changes only as it is paid out (app/service/refunds.py).
+REFUND = Mapping(
+    model.Refund,
+    schema.refunds,
+    _ORDER_KEYS,
+    mutable=("status", "bank_details", "attempt", "payout_reference", "failure_reason"),
+)
 ENTRY = Mapping(ledger.JournalEntry, schema.journal_entries)
 LINE = Mapping(ledger.JournalLine, schema.journal_lines, ("business_code", "entry_id"))
 
@@ -197,6 +210,11 @@ _PARENTS_FIRST = {table: n for n, table in enumerate(schema.metadata.sorted_tabl
 
 def _key(name: str, obj: object, keys: dict[str, Any]) -> Any:
     return keys[name] if name in keys else getattr(obj, name)
+
+
+def order_keys(order: model.Order) -> dict[str, Any]:
+    """The keys an order gives the objects it owns."""
+    return {"business_code": order.business_code, "order_reference": order.order_reference}
 
 
 def aggregate(order: model.Order) -> Iterator[tuple[Mapping, object, dict[str, Any]]]:

@@ -164,6 +164,54 @@ def _refunds_query() -> Any:
 
 
 @functools.cache
+def _owing_orders_query() -> Any:
+    """Orders holding a pending refund, their rows locked; an order another transaction
+    holds is skipped (it is in that one's payout, or its write may add a refund later)."""
+    o, r = schema.orders, schema.refunds
+    pending = select(r.c.refund_id).where(
+        r.c.business_code == o.c.business_code,
+        r.c.order_reference == o.c.order_reference,
+        r.c.status == model.PENDING,
+    )
+    return (
+        select(*ORDER.columns)
+        .where(o.c.business_code == bindparam("business"), exists(pending))
+        .order_by(o.c.order_reference)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+@functools.cache
+def _order_refunds_query() -> Any:
+    t = schema.refunds
+    return (
+        select(*REFUND.columns, t.c.order_reference)
+        .where(
+            t.c.business_code == bindparam("business"),
+            t.c.order_reference.in_(bindparam("refs", expanding=True)),
+        )
+        .order_by(t.c.order_reference, t.c.created_at, t.c.refund_id)
+    )
+
+
+@functools.cache
+def _refund_owner_query() -> Any:
+    t = schema.refunds
+    return select(t.c.order_reference).where(
+        t.c.business_code == bindparam("business"), t.c.refund_id == bindparam("refund")
+    )
+
+
+@functools.cache
+def _export_document_query() -> Any:
+    t = schema.refund_exports
+    return select(t.c.document).where(
+        t.c.business_code == bindparam("business"), t.c.export_id == bindparam("export")
+    )
+
+
+@functools.cache
 def _journal_queries() -> tuple[Any, Any]:
     """An order's journal entries, and their lines."""
     e, ln = schema.journal_entries, schema.journal_lines
@@ -356,18 +404,63 @@ class OrderRepository:
     def _rows(self, query: Any, **params: Any) -> Sequence[Sequence[Any]]:
         return self.statements.rows((query, params))[0]
 
+    def lock_orders_owing_refunds(self, business: str, limit: int) -> list[model.Order]:
+        """Lock up to `limit` orders holding a pending refund, skipping those another
+        transaction holds; each is its row only (no positions, no invoices): a refund's
+        payout changes nothing else of its order."""
+        rows = self._rows(_owing_orders_query(), business=business, limit=limit)
+        orders = []
+        for row in rows:
+            order = self._remember(ORDER, ORDER.build(row))
+            order.positions, order.invoices = [], []
+            orders.append(order)
+        return orders
+
+    def refunds_of(self, business: str, references: list[str]) -> dict[str, list[model.Refund]]:
+        """The refunds of these orders, oldest first, to change under their orders' locks."""
+        found: dict[str, list[model.Refund]] = {ref: [] for ref in references}
+        if not references:
+            return found
+        query = (_order_refunds_query(), {"business": business, "refs": references})
+        for row in self.statements.immediate().rows(query)[0]:
+            found[row[-1]].append(self._remember(REFUND, REFUND.build(row[:-1])))
+        return found
+
+    def refund_owner(self, business: str, refund_id: str) -> str | None:
+        """The order a refund belongs to."""
+        rows = self._rows(_refund_owner_query(), business=business, refund=refund_id)
+        return rows[0][0] if rows else None
+
     # --- storing -------------------------------------------------------------------------
+
+    def export_document(self, business: str, export_id: str) -> bytes | None:
+        """A credit-transfer file as it was written."""
+        rows = self._rows(_export_document_query(), business=business, export=export_id)
+        return bytes(rows[0][0]) if rows else None
+
+    def add_export(self, export: dict[str, Any], items: list[dict[str, Any]]) -> None:
+        """Record a credit-transfer file and the refund payouts it holds."""
+        self.statements.insert(schema.refund_exports, [export])
+        self.statements.insert(schema.refund_export_items, items)
 
     def add(self, order: model.Order, event: OutboxEvent | None = None) -> None:
         """Record a new order (its positions, nothing invoiced yet)."""
         self.store(order, Effects(), event)
 
-    def store(self, order: model.Order, effects: Effects, event: OutboxEvent | None = None) -> None:
+    def store(
+        self,
+        order: model.Order,
+        effects: Effects,
+        event: OutboxEvent | None = None,
+        refunds: Sequence[model.Refund] = (),
+    ) -> None:
         """Write what a business event changed and created: the aggregate's new and changed
-        rows, the documents, payments, refunds and journal entries in effects, and the event
-        for the outbox. On PostgreSQL the rows go with the COMMIT (app/adapters/batch.py)."""
+        rows, the loaded refunds it changed, the documents, payments, refunds and journal
+        entries in effects, and the event for the outbox. On PostgreSQL the rows go with the
+        COMMIT (app/adapters/batch.py)."""
         changes = mapper.Changes()
-        for mapping, obj, keys in mapper.aggregate(order):
+        loaded_refunds = ((REFUND, r, mapper.order_keys(order)) for r in refunds)
+        for mapping, obj, keys in (*mapper.aggregate(order), *loaded_refunds):
             known = self._known.get(id(obj))
             if known is None:
                 changes.insert(mapping, obj, keys)

@@ -59,7 +59,9 @@ SERVICE: dict[str, Privileges] = {
     schema.credits.name: Privileges(),
     schema.cancellations.name: Privileges(),
     schema.payments.name: Privileges(),
-    schema.refunds.name: Privileges(),
+    schema.refunds.name: Privileges(update=mapper.REFUND.mutable),
+    schema.refund_exports.name: Privileges(),
+    schema.refund_export_items.name: Privileges(),
     schema.journal_entries.name: Privileges(),
     schema.journal_lines.name: Privileges(),
     # Stored answers are replayed, and purged once older than the contract's 24 h.

@@ -25,6 +25,8 @@ from sqlalchemy import (
     Table,
 )
 
+from app.domain.model import REFUND_STATUSES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -91,6 +93,8 @@ orders = Table(
     Column("credited_total", BigInteger, nullable=False),
     Column("header", JSON, nullable=False),
     _created(),
+    # Refunds whose payout was confirmed (refunded_total counts them once created).
+    Column("refund_paid_total", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("refunded_total <= paid_total", name="refunds_within_payments"),
 )
 
@@ -256,10 +260,52 @@ refunds = Table(
     Column("cause", String(80), nullable=False),
     Column("bank_details", JSON),
     _created(),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("payout_reference", String(64)),
+    Column("failure_reason", String(200)),
     _order_fk("refunds"),
     CheckConstraint("amount > 0", name="positive"),
-    CheckConstraint("status in ('pending', 'completed', 'failed')", name="status"),
+    CheckConstraint(f"status in {REFUND_STATUSES}", name="status"),
     Index("ix_refunds_order", "business_code", "order_reference"),
+    Index("ix_refunds_status", "business_code", "status"),
+)
+
+# A credit-transfer file of refunds (pain.001), kept as written; its items name each refund's
+# payout attempt once, so no attempt is ever in two files.
+refund_exports = Table(
+    "refund_exports",
+    metadata,
+    _business(),
+    Column("export_id", String(36), primary_key=True),
+    Column("format", String(20), nullable=False),
+    Column("message_id", String(35), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("document", LargeBinary, nullable=False),
+    _created(),
+)
+
+refund_export_items = Table(
+    "refund_export_items",
+    metadata,
+    _business(),
+    Column("refund_id", String(36), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("export_id", String(36), nullable=False),
+    Column("order_reference", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["business_code", "export_id"],
+        ["refund_exports.business_code", "refund_exports.export_id"],
+        name="fk_refund_export_items_export",
+    ),
+    ForeignKeyConstraint(
+        ["business_code", "refund_id"],
+        ["refunds.business_code", "refunds.refund_id"],
+        name="fk_refund_export_items_refund",
+    ),
+    Index("ix_refund_export_items_export", "business_code", "export_id"),
 )
 
 journal_entries = Table(

@@ -9,16 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, current_app, g, request, url_for
+from flask import Response, current_app, g, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import jsonio, views
 from app.api import schemas as s
-from app.api.auth import require_business, require_staff
-from app.api.jsonio import DecimalParser
 from app.domain.errors import FieldError, field_errors
 from app.domain.money import bp_to_rate, decimals_of, rate_to_bp
 from app.domain.tax_change import MODES, TaxChange
@@ -30,23 +27,7 @@ READ_ERRORS = (401, 403, 404, 422, 429, 503)
 LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
 
 
-class JobsBlueprint(Blueprint):
-    ARGUMENTS_PARSER = DecimalParser()
-
-
-blp = JobsBlueprint(
-    "tax_corrections", __name__, url_prefix=PREFIX, description="Batch tax corrections"
-)
-
-
-@blp.before_request
-def _authorize() -> None:
-    principal = require_business((request.view_args or {}).get("businessCode", ""))
-    require_staff(principal)
-    g.principal = principal
-
-
-blp.before_request(views.refuse_undecodable_path)
+blp = views.staff_blueprint("tax_corrections", PREFIX, "Batch tax corrections")
 
 
 def _sessions() -> sessionmaker[Session]:

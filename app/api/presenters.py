@@ -78,6 +78,7 @@ class Presenter:
                 "paid": self.money(o.paid_total),
                 "refunded": self.money(o.refunded_total),
                 "balance": self.money(o.balance),
+                "refundsPaidOut": self.money(o.refund_paid_total),
             },
         }
 
@@ -156,6 +157,10 @@ class Presenter:
             "status": r.status,
             "cause": r.cause,
             "createdAt": timestamp(getattr(r, "created_at", None)),
+            "method": r.method,
+            "attempt": r.attempt,
+            "payoutReference": r.payout_reference,
+            "failureReason": r.failure_reason,
         }
 
     def summary(self, v: model.InvoiceVersion) -> dict[str, Any]:

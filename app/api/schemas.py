@@ -23,7 +23,7 @@ from marshmallow import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from app.domain.model import InvoiceSpec
+from app.domain.model import REFUND_STATUSES, InvoiceSpec
 from app.domain.money import decimals_of
 from app.service.commands import (
     Cancel,
@@ -550,6 +550,11 @@ class TotalsSchema(Schema):
     paid = _amount()
     refunded = _amount()
     balance = _amount()
+    refundsPaidOut = fields.Decimal(
+        as_string=False,
+        required=True,
+        metadata={"description": "Refunds whose payout was confirmed (part of refunded)."},
+    )
 
 
 class PositionSchema(Schema):
@@ -649,10 +654,30 @@ class RefundSchema(Schema):
     amount = _amount()
     currency = fields.String(required=True)
     status = fields.String(
-        required=True, validate=validate.OneOf(("pending", "completed", "failed"))
+        required=True,
+        validate=validate.OneOf(REFUND_STATUSES),
+        metadata={
+            "description": "pending, then in_payout (in a credit-transfer file or with the "
+            "payment provider), then completed or failed (owed again until retried)."
+        },
     )
     cause = fields.String(required=True)
     createdAt = UtcDateTime(required=True)
+    method = fields.String(
+        required=True,
+        validate=validate.OneOf(("bank-transfer", "original-method")),
+        metadata={
+            "description": "bank-transfer to the bankDetails sent, else the original "
+            "payment method."
+        },
+    )
+    attempt = fields.Integer(required=True, metadata={"description": "Payouts started."})
+    payoutReference = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The credit-transfer export or the provider's reference."},
+    )
+    failureReason = fields.String(required=True, allow_none=True)
 
 
 class RefundsResponseSchema(Schema):

@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 
 from app.api import jsonio
 from app.api import schemas as s
-from app.api.auth import require_business
+from app.api.auth import require_business, require_staff
 from app.api.errors import PreconditionRequired
 from app.api.jsonio import DecimalParser
 from app.api.presenters import Presenter, tax_report
@@ -47,6 +47,20 @@ blp = ApiBlueprint("accounting", __name__, url_prefix=PREFIX, description="Order
 @blp.before_request
 def _authorize() -> None:
     g.principal = require_business((request.view_args or {}).get("businessCode", ""))
+
+
+def staff_blueprint(name: str, prefix: str, description: str) -> ApiBlueprint:
+    """A blueprint whose every endpoint needs a staff key holding the path's business."""
+    staff = ApiBlueprint(name, __name__, url_prefix=prefix, description=description)
+
+    @staff.before_request
+    def _authorize_staff() -> None:
+        principal = require_business((request.view_args or {}).get("businessCode", ""))
+        require_staff(principal)
+        g.principal = principal
+
+    staff.before_request(refuse_undecodable_path)
+    return staff
 
 
 def _raw_path(environ: Mapping[str, Any]) -> bytes:
@@ -110,11 +124,11 @@ def service() -> OrderService:
 def context(business: str, customer: str, order_reference: str) -> Context:
     """The order addressed by the path, with the client's If-Match and idempotency key."""
     return Context(
-        business, customer, order_reference, if_match=_if_match(), idempotency=idempotency()
+        business, customer, order_reference, if_match=if_match(), idempotency=idempotency()
     )
 
 
-def _if_match() -> int | None:
+def if_match() -> int | None:
     value = request.headers.get("If-Match")
     if value is None or value.strip() == "*":
         return None

@@ -21,6 +21,7 @@ class OrderFacts:
     # Gross credited on each position by the lines of its return and goodwill documents. The
     # position itself cannot tell: a return after a goodwill credits only what was left.
     position_credits: Mapping[int, int] = field(default_factory=dict)
+    refunds_paid: int = 0  # the refunds whose payout was confirmed
 
 
 def _beyond(amount: int, gross: int) -> bool:
@@ -40,6 +41,8 @@ def order_violations(order: model.Order, facts: OrderFacts) -> list[str]:
         broken(f"paid total {order.paid_total} != payments {facts.payments}")
     if order.refunded_total != facts.refunds:
         broken(f"refunded total {order.refunded_total} != refunds {facts.refunds}")
+    if order.refund_paid_total != facts.refunds_paid:
+        broken(f"refunds paid out {order.refund_paid_total} != completed {facts.refunds_paid}")
     if order.credited_total != facts.credits:
         broken(f"credited total {order.credited_total} != returns and goodwills {facts.credits}")
     if facts.refunds > facts.payments:
@@ -176,7 +179,30 @@ def bookings(
                 _booked(ledger.refund_lines(refund.amount)),
             )
         )
+        found.extend(payout_bookings(refund))
     return found
+
+
+def payout_bookings(refund: model.Refund) -> list[Booking]:
+    """The entries a refund's payouts imply from its state: one for each payout started
+    (`attempt`), one for each that failed (every one but a payout still open or completed),
+    and one for its completion."""
+    open_or_done = refund.status in (model.IN_PAYOUT, model.COMPLETED)
+    failed = refund.attempt - 1 if open_or_done else refund.attempt
+    paid_from = ledger.BANK if refund.method == model.BANK_TRANSFER else ledger.PAYMENT_CLEARING
+    steps = [(model.IN_PAYOUT, ledger.payout_lines(refund.amount))] * refund.attempt
+    steps += [(model.FAILED, ledger.payout_failed_lines(refund.amount))] * failed
+    if refund.status == model.COMPLETED:
+        steps.append((model.COMPLETED, ledger.payout_completed_lines(refund.amount, paid_from)))
+    return [
+        Booking(
+            model.PAYOUT_KINDS[status],
+            refund.refund_id,
+            f"refund {refund.refund_id} ({model.PAYOUT_KINDS[status]})",
+            _booked(lines),
+        )
+        for status, lines in steps
+    ]
 
 
 Account = tuple[str, str | None, str | None, int | None]

@@ -14,6 +14,12 @@ REVENUE = "revenue"
 VAT_PAYABLE = "vat-payable"
 PAYMENT_CLEARING = "payment-clearing"
 REFUNDS_PAYABLE = "refunds-payable"
+# A refund handed to a bank (a credit-transfer file) or a payment provider, not yet confirmed.
+REFUNDS_IN_PAYOUT = "refunds-in-payout"
+# Where a refund's money leaves: the bank account a credit transfer is paid from, or the
+# payment provider's clearing account (the one payments arrive on) for a refund to the original
+# payment method.
+BANK = "bank"
 
 
 class UnbalancedEntry(Exception):
@@ -95,6 +101,21 @@ def payment_lines(amount: int) -> list[JournalLine | None]:
 def refund_lines(amount: int) -> list[JournalLine | None]:
     """Money owed back: receivable against refunds payable."""
     return [_signed(RECEIVABLE, amount), _signed(REFUNDS_PAYABLE, -amount)]
+
+
+def payout_lines(amount: int) -> list[JournalLine | None]:
+    """A refund handed over for payout: still owed, now on its way."""
+    return [_signed(REFUNDS_PAYABLE, amount), _signed(REFUNDS_IN_PAYOUT, -amount)]
+
+
+def payout_failed_lines(amount: int) -> list[JournalLine | None]:
+    """A payout that failed: the refund is owed again."""
+    return [_signed(REFUNDS_IN_PAYOUT, amount), _signed(REFUNDS_PAYABLE, -amount)]
+
+
+def payout_completed_lines(amount: int, paid_from: str) -> list[JournalLine | None]:
+    """A payout confirmed: the money left the bank account or the provider's clearing."""
+    return [_signed(REFUNDS_IN_PAYOUT, amount), _signed(paid_from, -amount)]
 
 
 def account_name(line: JournalLine) -> str:

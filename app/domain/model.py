@@ -29,6 +29,11 @@ from app.domain.vatid import is_valid_eu_vat_id
 OPEN, INVOICED, CANCELLED = "open", "invoiced", "cancelled"
 ISSUED, NULLIFIED = "issued", "nullified"
 RETURN, GOODWILL = "return", "goodwill"
+PENDING, IN_PAYOUT, COMPLETED, FAILED = "pending", "in_payout", "completed", "failed"
+REFUND_STATUSES = (PENDING, IN_PAYOUT, COMPLETED, FAILED)
+BANK_TRANSFER, ORIGINAL_METHOD = "bank-transfer", "original-method"
+# The journal entries of a refund's payout, each with the refund's id as its reference.
+PAYOUT_KINDS = {IN_PAYOUT: "refund-payout", COMPLETED: "refund-paid", FAILED: "refund-failed"}
 # Position types whose price may be below zero: what they take off the order.
 NEGATIVE_PRICE_TYPES = ("DISCOUNT", "DISCOUNT_FOR_SUBSCRIPTION_ORDER")
 
@@ -335,14 +340,63 @@ class Payment:
 
 
 class Refund:
-    """Money owed back to the customer; executed later by an adapter."""
+    """Money owed back to the customer, paid out later: pending, then in payout, then
+    completed or failed. A failed refund is owed again and may be retried (pending anew);
+    a completed one is final, so a refund is paid at most once.
+
+    A refund with bank details goes by credit transfer to them; one without, to the original
+    payment method through a payment provider.
+    """
 
     def __init__(self, amount: int, cause: str, bank_details: dict[str, Any] | None):
         self.refund_id = str(uuid.uuid4())
         self.amount = amount
-        self.status = "pending"
+        self.status = PENDING
         self.cause = cause
         self.bank_details = bank_details
+        self.attempt = 0  # payouts started
+        self.payout_reference: str | None = None  # the export or the provider's reference
+        self.failure_reason: str | None = None
+
+    @property
+    def method(self) -> str:
+        return BANK_TRANSFER if self.bank_details else ORIGINAL_METHOD
+
+    def _require(self, status: str, doing: str) -> None:
+        if self.status != status:
+            raise StateConflict(
+                f"refund {self.refund_id} is {self.status}; it must be {status} to be {doing}",
+                [FieldError("refund", f"refund-not-{status.replace('_', '-')}", self.status)],
+                code=f"refund-not-{status.replace('_', '-')}",
+            )
+
+    def start_payout(self, reference: str) -> list[ledger.JournalLine | None]:
+        """Hand the refund over to a bank file or a provider."""
+        self._require(PENDING, "paid out")
+        self.status, self.payout_reference, self.failure_reason = IN_PAYOUT, reference, None
+        self.attempt += 1
+        return ledger.payout_lines(self.amount)
+
+    def complete(self) -> list[ledger.JournalLine | None]:
+        """The bank or provider confirmed the payout: final."""
+        self._require(IN_PAYOUT, "confirmed")
+        self.status = COMPLETED
+        paid_from = ledger.BANK if self.method == BANK_TRANSFER else ledger.PAYMENT_CLEARING
+        return ledger.payout_completed_lines(self.amount, paid_from)
+
+    def fail(self, reason: str) -> list[ledger.JournalLine | None]:
+        """The payout came back: the refund is owed again."""
+        self._require(IN_PAYOUT, "failed")
+        self.status, self.failure_reason = FAILED, reason
+        return ledger.payout_failed_lines(self.amount)
+
+    def retry(self, bank_details: dict[str, Any] | None) -> None:
+        """Owe a failed refund anew, to new bank details if given; it books nothing (the
+        failure already put the amount back on refunds payable)."""
+        self._require(FAILED, "retried")
+        self.status = PENDING
+        if bank_details is not None:
+            self.bank_details = bank_details
 
 
 @dataclass(frozen=True)
@@ -450,6 +504,7 @@ class Order:
         self.paid_total = 0
         self.refunded_total = 0
         self.credited_total = 0
+        self.refund_paid_total = 0
         self.positions = [Position(spec) for spec in items]
         self.invoices: list[Invoice] = []
         if self.gross_total < 0:
@@ -863,6 +918,36 @@ class Order:
             ),
         )
         return payment, effects
+
+    # --- refund payouts ------------------------------------------------------------------
+
+    def start_refund_payout(self, refund: Refund, reference: str, when: date) -> Effects:
+        """Hand one of this order's refunds to a bank file or a provider (`reference`)."""
+        return self._refund_step(refund, refund.start_payout(reference), IN_PAYOUT, when)
+
+    def complete_refund(self, refund: Refund, when: date) -> Effects:
+        """The payout of one of this order's refunds is confirmed: the money left."""
+        effects = self._refund_step(refund, refund.complete(), COMPLETED, when)
+        self.refund_paid_total += refund.amount
+        return effects
+
+    def fail_refund(self, refund: Refund, reason: str, when: date) -> Effects:
+        """The payout of one of this order's refunds failed: it is owed again."""
+        return self._refund_step(refund, refund.fail(reason), FAILED, when)
+
+    def retry_refund(self, refund: Refund, bank_details: dict[str, Any] | None) -> Effects:
+        """A failed refund is pending again, to new bank details if given."""
+        refund.retry(bank_details)
+        self._touch()
+        return Effects(refund.refund_id)
+
+    def _refund_step(
+        self, refund: Refund, lines: list[ledger.JournalLine | None], status: str, when: date
+    ) -> Effects:
+        self._touch()
+        effects = Effects(refund.refund_id)
+        effects.add(self._entry(PAYOUT_KINDS[status], refund.refund_id, when, lines))
+        return effects
 
     # --- the correction ------------------------------------------------------------------
 

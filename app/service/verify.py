@@ -58,6 +58,7 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
                     sum(c.gross for c in credits.get(ref, [])),
                     _receivable(entries),
                     _position_credits(credits.get(ref, [])),
+                    sum(r.amount for r in refunds.get(ref, []) if r.status == model.COMPLETED),
                 )
                 violations.extend(order_violations(order, facts))
                 implied = bookings(

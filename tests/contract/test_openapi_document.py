@@ -214,6 +214,7 @@ def test_the_path_parameters_are_explained_with_the_seeds_values(
         "customerNumber": "TFI2021072801",
         "orderReference": "ODE12345678901",
         "invoiceReference": "IDE12345678901",
+        "refundId": "0f5b8e2c-3d4a-4b6e-9c71-2a8d5e6f7a90",
     }
     assert "customer identifier" in parameters["customerNumber"]["description"]
 
@@ -285,7 +286,17 @@ ORDER_BODY = {
     "version": 1,
     "positions": [],
     "totals": dict.fromkeys(
-        ("gross", "invoiced", "cancelled", "credited", "paid", "refunded", "balance"), 0
+        (
+            "gross",
+            "invoiced",
+            "cancelled",
+            "credited",
+            "paid",
+            "refunded",
+            "balance",
+            "refundsPaidOut",
+        ),
+        0,
     ),
 }
 HEADERS = {

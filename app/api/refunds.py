@@ -1,0 +1,131 @@
+"""Refund payouts over HTTP, for staff keys: confirm, fail or retry one refund.
+
+Credit-transfer files are exported with `accounting refunds export`; these endpoints close the
+refunds a bank or provider reported on, as `accounting refunds confirm|fail|retry` do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, g
+from flask.views import MethodView
+from marshmallow import fields, post_load, validate
+
+from app.api import schemas as s
+from app.api import views
+from app.api.presenters import Presenter
+from app.domain import model
+from app.service.refunds import Answering, RefundPayouts, today
+
+PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/refunds"
+REFUND = "/<string(maxlength=36):refundId>"
+WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
+
+
+blp = views.staff_blueprint("refund_payouts", PREFIX, "Refund payouts (staff keys)")
+
+
+class ConfirmationSchema(s.StrictSchema):
+    confirmedDate = s.LenientDate(
+        metadata={"description": "When the payout arrived (the booking date); today if omitted."}
+    )
+
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {"when": data.get("confirmedDate")}
+
+
+class FailureSchema(s.StrictSchema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Why the payout failed, e.g. the bank's return reason."},
+    )
+    failedDate = s.LenientDate(
+        metadata={"description": "When the payout came back (the booking date); today if omitted."}
+    )
+
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {"reason": data["reason"], "when": data.get("failedDate")}
+
+
+class RetrySchema(s.StrictSchema):
+    bankDetails = fields.Nested(
+        s.BankDetailsSchema,
+        metadata={"description": "Where the next payout goes; the refund's own if omitted."},
+    )
+
+    @post_load
+    def _command(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {"bank_details": s.jsonable(data.get("bankDetails"))}
+
+
+class RefundWrittenSchema(s.WriteResponseSchema):
+    orderReference = fields.String(required=True)
+    refund = fields.Nested(s.RefundSchema, required=True)
+
+
+def _payouts() -> RefundPayouts:
+    return RefundPayouts(current_app.extensions["accounting"].session_factory)
+
+
+def _answering() -> Answering:
+    def present(order: model.Order, refund: model.Refund) -> dict[str, Any]:
+        return {
+            "internalRequestId": g.request_id,
+            "orderReference": order.order_reference,
+            "refund": Presenter(order).refund(refund),
+        }
+
+    return Answering(views.idempotency(), views.if_match(), present)
+
+
+def _documented() -> Any:
+    return views.problems_documented(blp, WRITE_ERRORS)
+
+
+@blp.route(REFUND + "/confirmation")
+class Confirmation(MethodView):
+    @blp.arguments(ConfirmationSchema())
+    @blp.response(200, RefundWrittenSchema)
+    @_documented()
+    def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
+        """Confirm a refund's payout arrived: completed, final; books the money as gone."""
+        when = command["when"]
+        outcome = _payouts().answer(
+            businessCode, refundId, lambda o, r: o.complete_refund(r, when or today()), _answering()
+        )
+        return views.answer(outcome)
+
+
+@blp.route(REFUND + "/failure")
+class Failure(MethodView):
+    @blp.arguments(FailureSchema())
+    @blp.response(200, RefundWrittenSchema)
+    @_documented()
+    def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
+        """Record that a refund's payout failed: owed again until retried."""
+        reason, when = command["reason"], command["when"]
+        outcome = _payouts().answer(
+            businessCode,
+            refundId,
+            lambda o, r: o.fail_refund(r, reason, when or today()),
+            _answering(),
+        )
+        return views.answer(outcome)
+
+
+@blp.route(REFUND + "/retry")
+class Retry(MethodView):
+    @blp.arguments(RetrySchema())
+    @blp.response(200, RefundWrittenSchema)
+    @_documented()
+    def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
+        """Owe a failed refund again, to new bank details if given; the next payout pays it."""
+        details = command["bank_details"]
+        outcome = _payouts().answer(
+            businessCode, refundId, lambda o, r: o.retry_refund(r, details), _answering()
+        )
+        return views.answer(outcome)
