@@ -6,12 +6,14 @@ pipeline mode and are answered in one round trip. The server runs them in order;
 fails stops the rest and fails the transaction, as it would on its own. Besides:
 
 - The unit of work begins its transaction itself, with the BEGIN at the front of its first
-  pipeline: the connection is in psycopg's autocommit mode for the unit of work's length
-  (SQLAlchemy's `isolation_level="AUTOCOMMIT"`, put back when the connection returns to the
-  pool), so psycopg sends no BEGIN of its own, which would cost a round trip before anything
-  else is sent. psycopg's commit and rollback go by the server's transaction status, so they
-  end the transaction so begun as they would their own. Before the connection itself runs a
-  statement (`immediate`), what is owed is sent first.
+  pipeline: the driver connection is in psycopg's autocommit mode for the unit of work's
+  length (`Connection.autocommit`, put back by `release`), so psycopg sends no BEGIN of its
+  own, which would cost a round trip before anything else is sent. psycopg's commit and
+  rollback go by the server's transaction status, so they end the transaction so begun as
+  they would their own. Before the connection itself runs a statement (`immediate`), what is
+  owed is sent first. (SQLAlchemy's `isolation_level="AUTOCOMMIT"` would do the same, but
+  on a connection kept open across transactions, a batch's, it remembers one reset per use
+  until the connection goes back to the pool: memory growing with every invoice.)
 
 - A write transaction's first pipeline starts with its budget: `statement_timeout` and
   `lock_timeout` set for that transaction only (`set_config(..., true)`), so they hold behind
@@ -36,7 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg.pq import PipelineStatus
+from psycopg.pq import PipelineStatus, TransactionStatus
 from sqlalchemy import JSON, Connection, Table, bindparam, insert
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.exc import DBAPIError
@@ -84,6 +86,9 @@ class Immediate:
 
     def rollback(self) -> None:
         """Drop what is held (nothing is, here)."""
+
+    def release(self) -> None:
+        """Leave the connection as it was found (nothing to do, here)."""
 
 
 class Pipeline(Immediate):
@@ -138,6 +143,18 @@ class Pipeline(Immediate):
     def rollback(self) -> None:
         self._held.clear()
 
+    def release(self) -> None:
+        """End whatever transaction is still open and put psycopg's autocommit back."""
+        self._held.clear()
+        if self.driver.closed:
+            return
+        try:
+            if self.driver.info.transaction_status != TransactionStatus.IDLE:
+                self.driver.rollback()
+            self.driver.autocommit = False
+        except psycopg.Error as error:
+            self.connection.invalidate(error)
+
     def _send(self, queries: Sequence[Query], commit: bool = False) -> list[psycopg.RawCursor[Any]]:
         """Send what the transaction owes (its BEGIN, a write's budget), the held writes,
         the queries (a cursor each) and the COMMIT if asked, then one Sync: one round trip."""
@@ -191,10 +208,10 @@ def statements(connection: Connection, write: bool) -> Immediate:
 
     On PostgreSQL the unit of work's transaction is then begun by its first pipeline: call
     before the connection begins one (`Connection.begin()` then starts SQLAlchemy's
-    bookkeeping only), and put the isolation level back on a connection kept open after."""
+    bookkeeping only), and `release` the result before the connection is used otherwise."""
     driver = connection.connection.driver_connection
     if isinstance(driver, psycopg.Connection):
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+        driver.autocommit = True
         return Pipeline(connection, driver, write)
     return Immediate(connection)
 

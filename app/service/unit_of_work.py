@@ -94,6 +94,7 @@ class UnitOfWork:
         self._shared = isinstance(bind, Connection)
         connection = bind if isinstance(bind, Connection) else bind.connect()
         self._connection = connection
+        self.statements = batch.Immediate(connection)
         try:
             # On PostgreSQL the transaction (a read's: one snapshot) begins with the first
             # statements sent (app/adapters/batch.py).
@@ -128,15 +129,13 @@ class UnitOfWork:
         return self.statements.immediate().connection
 
     def _end(self, connection: Connection) -> None:
-        if not self._shared:
-            connection.close()  # the pool puts its isolation level back
-            return
         try:
             if connection.in_transaction():
                 connection.rollback()
         finally:
-            if connection.dialect.name == "postgresql":
-                connection.execution_options(isolation_level=connection.default_isolation_level)
+            self.statements.release()
+            if not self._shared:
+                connection.close()  # back to the pool
 
     def commit(self) -> None:
         self.committing = True

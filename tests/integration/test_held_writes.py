@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,3 +201,43 @@ def test_a_write_transaction_sets_its_own_budget_and_only_for_itself(
     with UnitOfWork(factory, snapshot=True) as uow:
         uow.orders.get("1000", "NOSUCH")
         assert uow.connection.execute(budget).one() == ("7s", "7s"), "a read has none"
+
+
+def test_a_connection_kept_open_holds_no_more_memory_after_thousands_of_units_of_work(
+    engine: Engine,
+) -> None:
+    """A batch runs each invoice's transaction on one connection (on_one_connection): what a
+    unit of work sets on it is put back at its end, and nothing stays behind per use."""
+    factory, connection = on_one_connection(engine)
+
+    def units_of_work(count: int) -> None:
+        for _ in range(count):
+            with UnitOfWork(factory) as uow:
+                uow.orders.lock("1000", "NOSUCH")
+
+    try:
+        units_of_work(200)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        units_of_work(3000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    finally:
+        connection.close()
+    assert grown < 256 * 1024, f"{grown} bytes more after 3,000 units of work"
+
+
+def test_a_connection_kept_open_is_transactional_again_after_a_unit_of_work(
+    engine: Engine,
+) -> None:
+    factory, connection = on_one_connection(engine)
+    try:
+        with UnitOfWork(factory) as uow:
+            uow.orders.lock("1000", "NOSUCH")
+            uow.commit()
+        connection.execute(text("CREATE TEMPORARY TABLE held_probe (n int)"))
+        connection.rollback()  # undoes the statement: it ran in a transaction, not autocommit
+        assert connection.execute(text("SELECT to_regclass('pg_temp.held_probe')")).scalar() is None
+        connection.rollback()
+    finally:
+        connection.close()
