@@ -39,6 +39,7 @@ from app.config import (
 )
 from app.domain.errors import DomainError
 from app.refunds_cli import refunds
+from app.relay_cli import relay
 from app.service.verify import verify as run_verify
 
 # SQLSTATEs of a schema older than the code: a table, or a column, it does not have yet.
@@ -326,3 +327,4 @@ main.add_command(tax_correction)
 main.add_command(worker)
 main.add_command(openapi)
 main.add_command(refunds)
+main.add_command(relay)

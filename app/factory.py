@@ -22,7 +22,7 @@ from app import logs
 from app.adapters import migrations
 from app.adapters.db import make_engine, make_probe_engine, make_session_factory
 from app.adapters.keys import Principal
-from app.api import docs, errors, jobs, ops, ratelimit, refunds, views
+from app.api import docs, errors, jobs, ops, ratelimit, refunds, views, webhooks
 from app.api.jsonio import DecimalJSONProvider
 from app.service.orders import OrderService
 
@@ -97,6 +97,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(views.blp)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(refunds.blp)
+    api.register_blueprint(webhooks.blp)
     app.register_blueprint(ops.ops)
     errors.register(app)
     ops.observe(app)

@@ -64,7 +64,7 @@ class IdempotencyStore:
         return StoredAnswer(row[0], row[1], (row[2] or {}).get("version"))
 
     def save(
-        self, business: str, key: str, request_hash: str, body: dict[str, Any], version: int
+        self, business: str, key: str, request_hash: str, body: dict[str, Any], version: int | None
     ) -> None:
         """Stored with the write it answers for (on PostgreSQL, in the COMMIT's round trip)."""
         row = {

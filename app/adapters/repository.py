@@ -443,21 +443,21 @@ class OrderRepository:
         self.statements.insert(schema.refund_exports, [export])
         self.statements.insert(schema.refund_export_items, items)
 
-    def add(self, order: model.Order, event: OutboxEvent | None = None) -> None:
+    def add(self, order: model.Order, events: Sequence[OutboxEvent] = ()) -> None:
         """Record a new order (its positions, nothing invoiced yet)."""
-        self.store(order, Effects(), event)
+        self.store(order, Effects(), events)
 
     def store(
         self,
         order: model.Order,
         effects: Effects,
-        event: OutboxEvent | None = None,
+        events: Sequence[OutboxEvent] = (),
         refunds: Sequence[model.Refund] = (),
     ) -> None:
         """Write what a business event changed and created: the aggregate's new and changed
         rows, the loaded refunds it changed, the documents, payments, refunds and journal
-        entries in effects, and the event for the outbox. On PostgreSQL the rows go with the
-        COMMIT (app/adapters/batch.py)."""
+        entries in effects, and the events for the outbox (in the order told). On PostgreSQL
+        the rows go with the COMMIT (app/adapters/batch.py)."""
         changes = mapper.Changes()
         loaded_refunds = ((REFUND, r, mapper.order_keys(order)) for r in refunds)
         for mapping, obj, keys in (*mapper.aggregate(order), *loaded_refunds):
@@ -468,16 +468,18 @@ class OrderRepository:
             else:
                 self._known[id(obj)] = (obj, changes.update(mapping, obj, keys, known[1]))
         changes.documents(order, effects.created)
-        if event is not None:
-            changes.inserts.setdefault(schema.outbox, []).append(
+        if events:
+            now = datetime.now(UTC)
+            changes.inserts.setdefault(schema.outbox, []).extend(
                 {
                     "business_code": order.business_code,
                     "event_id": str(uuid.uuid4()),
                     "order_reference": order.order_reference,
                     "topic": event.topic,
                     "payload": event.payload,
-                    "created_at": datetime.now(UTC),
+                    "created_at": now,
                 }
+                for event in events
             )
         for table, rows in changes.in_table_order():
             self.statements.insert(table, rows)

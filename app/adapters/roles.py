@@ -66,13 +66,31 @@ SERVICE: dict[str, Privileges] = {
     schema.journal_lines.name: Privileges(),
     # Stored answers are replayed, and purged once older than the contract's 24 h.
     schema.idempotency_keys.name: Privileges(delete=True),
-    # Events are only written; their readers will get a role of their own.
-    schema.outbox.name: Privileges(select=False),
+    # Events are written with each change; the feed and the relay read them and give each
+    # its feed position once committed (app/adapters/events.py).
+    schema.outbox.name: Privileges(update=("position",)),
+    # Subscriptions are the merchants' own; the relay moves their cursors and states.
+    schema.webhook_endpoints.name: Privileges(
+        update=("cursor", "status", "next_attempt_at", "failing_since", "disabled_reason"),
+        delete=True,
+    ),
+    schema.webhook_deliveries.name: Privileges(
+        update=tuple(
+            c.name
+            for c in schema.webhook_deliveries.columns
+            if c.name not in ("business_code", "endpoint_id", "event_id")
+        ),
+        delete=True,
+    ),
     schema.tax_correction_jobs.name: Privileges(update=JOBS_PROGRESS),
     schema.tax_correction_items.name: Privileges(update=ITEM_OUTCOME),
     # Read to tell whether the database is at the migrations' head.
     "alembic_version": Privileges(insert=False),
 }
+
+
+# Sequences the service draws from (USAGE: nextval only).
+SEQUENCES = ("outbox_seq",)
 
 
 class RoleRefused(Exception):
@@ -123,6 +141,12 @@ def service_grants(connection: Connection, role: str) -> list[str]:
     statements += [
         f"GRANT {privileges.sql()} ON TABLE {tables[name]} TO {grantee}"
         for name, privileges in SERVICE.items()
+    ]
+    # An outbox row takes its insertion number from this sequence (migration 0007).
+    sequences = ", ".join(f"{where}.{_QUOTE(name)}" for name in SEQUENCES)
+    statements += [
+        f"REVOKE ALL ON SEQUENCE {sequences} FROM {grantee}",
+        f"GRANT USAGE ON SEQUENCE {sequences} TO {grantee}",
     ]
     return statements
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 
 from app.domain.model import REFUND_STATUSES
@@ -356,8 +357,11 @@ idempotency_keys = Table(
     _created(),
 )
 
-# Every business change also writes an event here in the same transaction; notifications
-# (webhooks, a pull feed) will read it.
+# Every business change also writes an event here in the same transaction; the feed and the
+# webhooks read it (app/adapters/events.py). `seq` numbers the rows as they are inserted (the
+# database fills it: a sequence on PostgreSQL, the rowid on SQLite, migration 0007);
+# `position` is the event's place in its business's feed, given only once its transaction has
+# committed, so a cursor never passes an event committed late.
 outbox = Table(
     "outbox",
     metadata,
@@ -367,7 +371,65 @@ outbox = Table(
     Column("topic", String(40), nullable=False),
     Column("payload", JSON, nullable=False),
     _created(),
+    Column("seq", BigInteger),
+    Column("position", BigInteger),
     Index("ix_outbox_created", "business_code", "created_at"),
+    Index("uq_outbox_position", "business_code", "position", unique=True),
+    # What the numbering looks for: committed events without a position (few at any time).
+    Index(
+        "ix_outbox_unnumbered",
+        "business_code",
+        "seq",
+        postgresql_where=text("position IS NULL"),
+        sqlite_where=text("position IS NULL"),
+    ),
+)
+
+# A merchant's webhook subscription: where its business's events go, which types, the secret
+# they are signed with, and how far delivery has come (`cursor`: the feed position delivered
+# through). Deliveries to one endpoint go in feed order, one at a time.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _business(),
+    Column("endpoint_id", String(36), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("event_types", JSON),
+    Column("secret", String(100), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("failing_since", DateTime(timezone=True)),
+    Column("disabled_reason", String(300)),
+    _created(),
+    CheckConstraint("status in ('active', 'disabled')", name="status"),
+)
+
+# Each event tried at an endpoint: attempts, outcome, last error (for staff), and replays asked.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _business(),
+    Column("endpoint_id", String(36), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("topic", String(40), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", String(300)),
+    Column("first_attempt_at", DateTime(timezone=True)),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("latency_ms", Integer),
+    ForeignKeyConstraint(
+        ["business_code", "endpoint_id"],
+        ["webhook_endpoints.business_code", "webhook_endpoints.endpoint_id"],
+        name="fk_webhook_deliveries_endpoint",
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("status in ('delivered', 'failing', 'abandoned', 'replay')", name="status"),
+    Index("ix_webhook_deliveries_replay", "business_code", "endpoint_id", "status", "position"),
 )
 
 # Batch tax corrections (issue 6): a job is one VAT-rate change over a period; its items are

@@ -19,12 +19,15 @@ CREDIT_NOTE_REFERENCE = "GDE12345678901"
 REQUEST_ID = "23c9579b-baaf-468f-a529-f876226e183c"
 REFUND_ID = "0f5b8e2c-3d4a-4b6e-9c71-2a8d5e6f7a90"
 
+WEBHOOK_ID = "6c1d2b9e-7f3a-4e5d-8b2c-1a9f0e4d3c7b"
+
 PATH_PARAMETERS = {
     "businessCode": ("The legal entity (tenant), e.g. 1000 for DE/EUR.", BUSINESS),
     "customerNumber": ("The merchant's customer identifier (1-30).", CUSTOMER),
     "orderReference": ("The merchant's order reference (1-16).", ORDER_REFERENCE),
     "invoiceReference": ("As sent when the invoice was created.", INVOICE_REFERENCE),
     "refundId": ("The refund's id, as `GET .../refunds` lists it.", REFUND_ID),
+    "webhookId": ("The webhook's id, as `POST .../webhooks` answered it.", WEBHOOK_ID),
 }
 
 BILL_TO = {

@@ -15,7 +15,7 @@ from app.adapters.repository import Correcting, OutboxEvent
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, OrderIdentity, check_reverse_charge
-from app.service import commands
+from app.service import commands, events
 from app.service.commands import (
     Cancel,
     CorrectInvoice,
@@ -229,7 +229,7 @@ class OrderService:
                 dict(command.header),
                 items,
             )
-            uow.orders.add(order, OutboxEvent("order.created", {}))
+            uow.orders.add(order, events.order_created(order))
             return order, None, True
 
         return self._execute(ctx, act, present)
@@ -243,7 +243,9 @@ class OrderService:
                     f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
                 )
             invoice, effects = order.create_invoice(spec)
-            _store(uow, order, effects, "invoice.created", spec.invoice_reference)
+            _store(
+                uow, order, effects, events.invoice_created(order, effects, spec.invoice_reference)
+            )
             return invoice, True
 
         return self._write(ctx, change, present)
@@ -261,7 +263,7 @@ class OrderService:
                 command.bank_details,
                 command.invoice_reference,
             )
-            _store(uow, order, effects, "order.cancelled", reference)
+            _store(uow, order, effects, events.cancelled(order, effects, reference))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -281,7 +283,7 @@ class OrderService:
                 command.bank_details,
                 command.invoice_reference,
             )
-            _store(uow, order, effects, "order.returned", reference)
+            _store(uow, order, effects, events.credited(order, effects))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -302,7 +304,7 @@ class OrderService:
                 command.invoice_reference,
                 command.credit_date,
             )
-            _store(uow, order, effects, "order.goodwill", reference)
+            _store(uow, order, effects, events.credited(order, effects))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -316,7 +318,7 @@ class OrderService:
             payment, effects = order.receive_payment(
                 minor, command.provider, command.reference, command.when or today()
             )
-            _store(uow, order, effects, "payment.received", payment.payment_id)
+            _store(uow, order, effects, events.payment_received(order, effects, payment))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -394,7 +396,7 @@ def correct_locked(
         if taken:
             raise _taken("credit_note_reference", result.credit_note.reference)
     if result.changed and store:
-        _store(uow, order, effects, "invoice.corrected", invoice_reference)
+        _store(uow, order, effects, events.invoice_corrected(order, effects, result))
     return result, effects
 
 
@@ -406,10 +408,6 @@ def _taken(field_name: str, reference: str) -> StateConflict:
     )
 
 
-def _store(
-    uow: UnitOfWork, order: model.Order, effects: Effects, topic: str, reference: str
-) -> None:
-    payload: dict[str, Any] = {"reference": reference, "version": order.version}
-    if effects.refund is not None:
-        payload["refund"] = effects.refund.refund_id
-    uow.orders.store(order, effects, OutboxEvent(topic, payload))
+def _store(uow: UnitOfWork, order: model.Order, effects: Effects, told: list[OutboxEvent]) -> None:
+    """Write the change and the events it tells (app/service/events.py)."""
+    uow.orders.store(order, effects, told)

@@ -21,6 +21,7 @@ from app.domain import model
 from app.domain.bank_account import Transfer, account_problem, compact_account
 from app.domain.errors import NotFound, StaleVersion
 from app.domain.model import Effects
+from app.domain.money import to_major
 from app.service.orders import Idempotency, Outcome, stored_answer
 from app.service.unit_of_work import UnitOfWork, run
 
@@ -135,14 +136,16 @@ def due_transfers(
 
 def _event(refund: model.Refund, order: model.Order) -> OutboxEvent:
     payload: dict[str, Any] = {
-        "refundId": refund.refund_id,
-        "amount": refund.amount,
+        "orderReference": order.order_reference,
+        "customerNumber": order.customer_number,
         "currency": order.currency,
+        "orderVersion": order.version,
+        "refundId": refund.refund_id,
+        "amount": to_major(refund.amount, order.currency),
         "method": refund.method,
         "status": refund.status,
         "attempt": refund.attempt,
         "payoutReference": refund.payout_reference,
-        "version": order.version,
     }
     if refund.status == model.FAILED:
         payload["reason"] = refund.failure_reason
@@ -203,7 +206,7 @@ class RefundPayouts:
             message_id, document = render(transfers, export_id)
             for order, refund, _ in due:
                 effects = order.start_refund_payout(refund, export_id, when or today())
-                uow.orders.store(order, effects, _event(refund, order), refunds=[refund])
+                uow.orders.store(order, effects, [_event(refund, order)], refunds=[refund])
             export = Export(export_id, message_id, document, transfers, skipped)
             uow.orders.add_export(*_export_rows(business, fmt, export, due))
             uow.commit()
@@ -241,7 +244,7 @@ class RefundPayouts:
                     )
                     reference = adapter.pay(payout)
                     effects = order.start_refund_payout(refund, reference, when or today())
-                    uow.orders.store(order, effects, _event(refund, order), refunds=[refund])
+                    uow.orders.store(order, effects, [_event(refund, order)], refunds=[refund])
                     started.append(refund)
             uow.commit()
             return started
@@ -320,5 +323,5 @@ class RefundPayouts:
         refunds = uow.orders.refunds_of(business, [order.order_reference])
         refund = next(r for r in refunds[order.order_reference] if r.refund_id == refund_id)
         effects = step(order, refund)
-        uow.orders.store(order, effects, _event(refund, order), refunds=[refund])
+        uow.orders.store(order, effects, [_event(refund, order)], refunds=[refund])
         return order, refund

@@ -215,6 +215,7 @@ def test_the_path_parameters_are_explained_with_the_seeds_values(
         "orderReference": "ODE12345678901",
         "invoiceReference": "IDE12345678901",
         "refundId": "0f5b8e2c-3d4a-4b6e-9c71-2a8d5e6f7a90",
+        "webhookId": "6c1d2b9e-7f3a-4e5d-8b2c-1a9f0e4d3c7b",
     }
     assert "customer identifier" in parameters["customerNumber"]["description"]
 

@@ -25,6 +25,7 @@ from app.cli import main, upgrade
 from tests import factories
 from tests.e2e.conftest import BASE, Api
 from tests.factories import item
+from tests.webhook_receiver import Receiver
 
 PERMISSION_DENIED = "42501"
 JUNE_CUT = {
@@ -179,7 +180,12 @@ def test_the_service_role_appends_to_the_journal_but_never_changes_it(
         ("DELETE FROM idempotency_keys", True),
         ("UPDATE api_keys SET revoked_at = now()", False),
         ("INSERT INTO api_keys SELECT * FROM api_keys", False),
-        ("SELECT count(*) FROM outbox", False),
+        ("SELECT count(*) FROM outbox", True),
+        ("UPDATE outbox SET payload = NULL", False),
+        ("UPDATE outbox SET position = NULL", True),
+        ("SELECT nextval('outbox_seq')", True),
+        ("DELETE FROM outbox", False),
+        ("DELETE FROM webhook_endpoints", True),
         ("UPDATE tax_correction_items SET status = 'failed'", True),
         ("SELECT version_num FROM alembic_version", True),
         ("CREATE TABLE scratch (id integer)", False),
@@ -307,7 +313,19 @@ def test_the_service_runs_a_whole_lifecycle_under_its_role(roles: Roles, as_owne
     app = create_app({"DATABASE_URL": roles.service_url, "TESTING": True})
     try:
         api = Api(app.test_client(), made.stdout.splitlines()[-1])
+        receiver = Receiver().up()
+        hook = api.post(f"{BASE}/1000/webhooks", {"url": receiver.url,
+                                                  "eventTypes": ["refundCreated"]})  # fmt: skip
+        receiver.secret = hook.get_json()["secret"]
         lifecycle(api)
+        try:
+            relayed = cli(roles.service_url, "relay", "--once")
+            assert relayed.exit_code == 0, relayed.output
+        finally:
+            receiver.down()
+        assert [e["type"] for e in receiver.events().values()] == ["refundCreated"] * 4
+        feed = api.get(f"{BASE}/1000/events?limit=1000")
+        assert feed.status_code == 200 and len(feed.get_json()["events"]) > 4
         job = api.post(f"{BASE}/1000/tax-corrections", JUNE_CUT)
         assert job.status_code == 202, job.get_json()
         worked = cli(roles.service_url, "worker", "--once", "--poll", "0.05")

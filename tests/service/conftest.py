@@ -8,7 +8,7 @@ a use case that does not commit leaves nothing behind, exactly as a rolled-back 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -88,17 +88,16 @@ class FakeOrders:
             for cn in invoice.credit_notes
         )
 
-    def add(self, order: model.Order, event: OutboxEvent | None = None) -> None:
-        self.store(order, model.Effects(), event)
+    def add(self, order: model.Order, events: Sequence[OutboxEvent] = ()) -> None:
+        self.store(order, model.Effects(), events)
 
     def store(
-        self, order: model.Order, effects: model.Effects, event: OutboxEvent | None = None
+        self, order: model.Order, effects: model.Effects, events: Sequence[OutboxEvent] = ()
     ) -> None:
         key = (order.business_code, order.order_reference)
         self.pending.orders[key] = copy.deepcopy(order)
         self.pending.created.setdefault(key, []).extend(copy.deepcopy(effects.created))
-        if event is not None:
-            self.pending.events.append(event)
+        self.pending.events.extend(events)
 
     def refunds(self, business: str, order_reference: str) -> list[model.Refund]:
         created = self.books.created.get((business, order_reference), [])
