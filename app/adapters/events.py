@@ -84,11 +84,7 @@ def sequence(connection: Connection, business: str, limit: int = 1000) -> int:
     ).all()
     if not waiting:
         return 0
-    last = connection.execute(
-        select(func.coalesce(func.max(outbox.c.position), 0)).where(
-            outbox.c.business_code == business
-        )
-    ).scalar_one()
+    last = last_position(connection, business)
     statement = (
         sql_update(outbox)
         .where(

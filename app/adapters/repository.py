@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, bindparam, case, cast, exists, func, select
+from sqlalchemy import Connection, String, Table, and_, bindparam, case, cast, exists, func, select
 
 from app.adapters import mapper, schema
 from app.adapters.batch import Immediate, Query
@@ -126,29 +126,17 @@ def _correction_reference_query() -> Any:
 
 
 @functools.cache
-def _order_exists_query() -> Any:
-    t = schema.orders
-    return select(t.c.order_reference).where(
-        t.c.business_code == bindparam("business"), t.c.order_reference == bindparam("order")
-    )
-
-
-@functools.cache
-def _invoice_owner_query() -> Any:
-    t = schema.invoices
-    return select(t.c.order_reference).where(
-        t.c.business_code == bindparam("business"), t.c.invoice_reference == bindparam("invoice")
+def _lookup(table: Table, wanted: str, key: str) -> Any:
+    """The `wanted` column of the business's row whose `key` column holds :key."""
+    return select(table.c[wanted]).where(
+        table.c.business_code == bindparam("business"), table.c[key] == bindparam("key")
     )
 
 
 @functools.cache
 def _return_reference_query() -> Any:
-    t = schema.credits
-    return select(t.c.reference).where(
-        t.c.business_code == bindparam("business"),
-        t.c.reference == bindparam("reference"),
-        t.c.kind == model.RETURN,
-    )
+    credits = schema.credits
+    return _lookup(credits, "reference", "reference").where(credits.c.kind == model.RETURN)
 
 
 @functools.cache
@@ -192,22 +180,6 @@ def _order_refunds_query() -> Any:
             t.c.order_reference.in_(bindparam("refs", expanding=True)),
         )
         .order_by(t.c.order_reference, t.c.created_at, t.c.refund_id)
-    )
-
-
-@functools.cache
-def _refund_owner_query() -> Any:
-    t = schema.refunds
-    return select(t.c.order_reference).where(
-        t.c.business_code == bindparam("business"), t.c.refund_id == bindparam("refund")
-    )
-
-
-@functools.cache
-def _export_document_query() -> Any:
-    t = schema.refund_exports
-    return select(t.c.document).where(
-        t.c.business_code == bindparam("business"), t.c.export_id == bindparam("export")
     )
 
 
@@ -404,6 +376,11 @@ class OrderRepository:
     def _rows(self, query: Any, **params: Any) -> Sequence[Sequence[Any]]:
         return self.statements.rows((query, params))[0]
 
+    def _value(self, table: Table, wanted: str, key: str, business: str, value: str) -> Any:
+        """One column of the business's row whose `key` is `value`; None when there is none."""
+        rows = self._rows(_lookup(table, wanted, key), business=business, key=value)
+        return rows[0][0] if rows else None
+
     def lock_orders_owing_refunds(self, business: str, limit: int) -> list[model.Order]:
         """Lock up to `limit` orders holding a pending refund, skipping those another
         transaction holds; each is its row only (no positions, no invoices): a refund's
@@ -428,15 +405,17 @@ class OrderRepository:
 
     def refund_owner(self, business: str, refund_id: str) -> str | None:
         """The order a refund belongs to."""
-        rows = self._rows(_refund_owner_query(), business=business, refund=refund_id)
-        return rows[0][0] if rows else None
+        owner: str | None = self._value(
+            schema.refunds, "order_reference", "refund_id", business, refund_id
+        )
+        return owner
 
     # --- storing -------------------------------------------------------------------------
 
     def export_document(self, business: str, export_id: str) -> bytes | None:
         """A credit-transfer file as it was written."""
-        rows = self._rows(_export_document_query(), business=business, export=export_id)
-        return bytes(rows[0][0]) if rows else None
+        document = self._value(schema.refund_exports, "document", "export_id", business, export_id)
+        return None if document is None else bytes(document)
 
     def add_export(self, export: dict[str, Any], items: list[dict[str, Any]]) -> None:
         """Record a credit-transfer file and the refund payouts it holds."""
@@ -487,16 +466,21 @@ class OrderRepository:
             self.statements.update(mapper.update_statement(table, columns), rows)
 
     def exists(self, business: str, order_reference: str) -> bool:
-        return bool(self._rows(_order_exists_query(), business=business, order=order_reference))
+        found = self._value(
+            schema.orders, "order_reference", "order_reference", business, order_reference
+        )
+        return found is not None
 
     def invoice_owner(self, business: str, invoice_reference: str) -> str | None:
         """The order an invoice reference belongs to, if it is taken in this business."""
-        rows = self._rows(_invoice_owner_query(), business=business, invoice=invoice_reference)
-        return rows[0][0] if rows else None
+        owner: str | None = self._value(
+            schema.invoices, "order_reference", "invoice_reference", business, invoice_reference
+        )
+        return owner
 
     def return_reference_taken(self, business: str, reference: str) -> bool:
         """Whether a return of this business already has the reference."""
-        return bool(self._rows(_return_reference_query(), business=business, reference=reference))
+        return bool(self._rows(_return_reference_query(), business=business, key=reference))
 
     def goodwill_reference_taken(self, business: str, reference: str) -> bool:
         """Goodwills and correction credit notes (automatic goodwills) share references.

@@ -27,7 +27,7 @@ READ_ERRORS = (401, 403, 404, 422, 429, 503)
 LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
 
 
-blp = views.staff_blueprint("tax_corrections", PREFIX, "Batch tax corrections")
+blp = views.business_blueprint("tax_corrections", PREFIX, "Batch tax corrections", staff_only=True)
 
 
 def _sessions() -> sessionmaker[Session]:

@@ -23,7 +23,9 @@ REFUND = "/<string(maxlength=36):refundId>"
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 
 
-blp = views.staff_blueprint("refund_payouts", PREFIX, "Refund payouts (staff keys)")
+blp = views.business_blueprint(
+    "refund_payouts", PREFIX, "Refund payouts (staff keys)", staff_only=True
+)
 
 
 class ConfirmationSchema(s.StrictSchema):

@@ -41,26 +41,22 @@ class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = DecimalParser()
 
 
-blp = ApiBlueprint("accounting", __name__, url_prefix=PREFIX, description="Orders and invoices")
+def business_blueprint(
+    name: str, prefix: str, description: str, staff_only: bool = False
+) -> ApiBlueprint:
+    """A blueprint under a business's path: every request needs a key holding that business
+    (a staff key when `staff_only`), and a path that is not UTF-8 is refused by name."""
+    made = ApiBlueprint(name, __name__, url_prefix=prefix, description=description)
 
-
-@blp.before_request
-def _authorize() -> None:
-    g.principal = require_business((request.view_args or {}).get("businessCode", ""))
-
-
-def staff_blueprint(name: str, prefix: str, description: str) -> ApiBlueprint:
-    """A blueprint whose every endpoint needs a staff key holding the path's business."""
-    staff = ApiBlueprint(name, __name__, url_prefix=prefix, description=description)
-
-    @staff.before_request
-    def _authorize_staff() -> None:
+    @made.before_request
+    def _authorize() -> None:
         principal = require_business((request.view_args or {}).get("businessCode", ""))
-        require_staff(principal)
+        if staff_only:
+            require_staff(principal)
         g.principal = principal
 
-    staff.before_request(refuse_undecodable_path)
-    return staff
+    made.before_request(refuse_undecodable_path)
+    return made
 
 
 def _raw_path(environ: Mapping[str, Any]) -> bytes:
@@ -113,7 +109,7 @@ def refuse_undecodable_path() -> None:
     )
 
 
-blp.before_request(refuse_undecodable_path)
+blp = business_blueprint("accounting", PREFIX, "Orders and invoices")
 
 
 def service() -> OrderService:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.adapters.events import Endpoint
 from app.api import schemas as s
 from app.api import views
-from app.api.auth import require_business, require_staff
+from app.api.auth import require_staff
 from app.service.events import TYPES, event_type
 from app.service.webhooks import Webhooks
 
@@ -29,17 +29,7 @@ STAFF_WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 MAX_FEED_PAGE = 1000
 
 
-blp = views.ApiBlueprint(
-    "events", __name__, url_prefix=PREFIX, description="Events: the feed and webhooks"
-)
-
-
-@blp.before_request
-def _authorize() -> None:
-    g.principal = require_business((request.view_args or {}).get("businessCode", ""))
-
-
-blp.before_request(views.refuse_undecodable_path)
+blp = views.business_blueprint("events", PREFIX, "Events: the feed and webhooks")
 
 
 def _webhooks() -> Webhooks:

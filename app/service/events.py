@@ -23,8 +23,14 @@ GOODWILL_CREATED = "goodwillCreated"
 PAYMENT_RECEIVED = "paymentReceived"
 REFUND_CREATED = "refundCreated"
 BALANCE_UPDATED = "balanceUpdated"
-# A refund's payout steps (app/service/refunds.py): Riverty's refundCompleted by name.
-REFUND_STEPS = ("refundPayoutStarted", "refundCompleted", "refundFailed", "refundRetried")
+# A refund's payout steps (app/service/refunds.py), by the status each leaves the refund in:
+# Riverty's refundCompleted by name.
+REFUND_STEPS = {
+    model.IN_PAYOUT: "refundPayoutStarted",
+    model.COMPLETED: "refundCompleted",
+    model.FAILED: "refundFailed",
+    model.PENDING: "refundRetried",
+}
 
 TYPES = (
     ORDER_CREATED,
@@ -36,7 +42,7 @@ TYPES = (
     PAYMENT_RECEIVED,
     REFUND_CREATED,
     BALANCE_UPDATED,
-    *REFUND_STEPS,
+    *REFUND_STEPS.values(),
 )
 
 # The names the first outbox events were stored under, before the catalogue existed.
@@ -198,3 +204,19 @@ def consequences(order: model.Order, effects: model.Effects) -> list[OutboxEvent
     }
     found.append(OutboxEvent(BALANCE_UPDATED, {**_order(order), "totals": totals}))
     return found
+
+
+def refund_step(order: model.Order, refund: model.Refund) -> OutboxEvent:
+    """A refund's payout step, named by the status it left the refund in."""
+    data = {
+        **_order(order),
+        "refundId": refund.refund_id,
+        "amount": _money(order, refund.amount),
+        "method": refund.method,
+        "status": refund.status,
+        "attempt": refund.attempt,
+        "payoutReference": refund.payout_reference,
+    }
+    if refund.status == model.FAILED:
+        data["reason"] = refund.failure_reason
+    return OutboxEvent(REFUND_STEPS[refund.status], data)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters.idempotency import StoredAnswer
-from app.adapters.repository import Correcting, OutboxEvent
+from app.adapters.repository import Correcting
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, OrderIdentity, check_reverse_charge
@@ -243,9 +243,8 @@ class OrderService:
                     f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
                 )
             invoice, effects = order.create_invoice(spec)
-            _store(
-                uow, order, effects, events.invoice_created(order, effects, spec.invoice_reference)
-            )
+            told = events.invoice_created(order, effects, spec.invoice_reference)
+            uow.orders.store(order, effects, told)
             return invoice, True
 
         return self._write(ctx, change, present)
@@ -263,7 +262,7 @@ class OrderService:
                 command.bank_details,
                 command.invoice_reference,
             )
-            _store(uow, order, effects, events.cancelled(order, effects, reference))
+            uow.orders.store(order, effects, events.cancelled(order, effects, reference))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -283,7 +282,7 @@ class OrderService:
                 command.bank_details,
                 command.invoice_reference,
             )
-            _store(uow, order, effects, events.credited(order, effects))
+            uow.orders.store(order, effects, events.credited(order, effects))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -304,7 +303,7 @@ class OrderService:
                 command.invoice_reference,
                 command.credit_date,
             )
-            _store(uow, order, effects, events.credited(order, effects))
+            uow.orders.store(order, effects, events.credited(order, effects))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -318,7 +317,7 @@ class OrderService:
             payment, effects = order.receive_payment(
                 minor, command.provider, command.reference, command.when or today()
             )
-            _store(uow, order, effects, events.payment_received(order, effects, payment))
+            uow.orders.store(order, effects, events.payment_received(order, effects, payment))
             return effects, True
 
         return self._write(ctx, change, present)
@@ -396,7 +395,7 @@ def correct_locked(
         if taken:
             raise _taken("credit_note_reference", result.credit_note.reference)
     if result.changed and store:
-        _store(uow, order, effects, events.invoice_corrected(order, effects, result))
+        uow.orders.store(order, effects, events.invoice_corrected(order, effects, result))
     return result, effects
 
 
@@ -406,8 +405,3 @@ def _taken(field_name: str, reference: str) -> StateConflict:
         [FieldError(field_name, "reference-taken", f"{reference} is already used")],
         code="reference-taken",
     )
-
-
-def _store(uow: UnitOfWork, order: model.Order, effects: Effects, told: list[OutboxEvent]) -> None:
-    """Write the change and the events it tells (app/service/events.py)."""
-    uow.orders.store(order, effects, told)

@@ -16,12 +16,11 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.adapters.repository import OutboxEvent
 from app.domain import model
 from app.domain.bank_account import Transfer, account_problem, compact_account
 from app.domain.errors import NotFound, StaleVersion
 from app.domain.model import Effects
-from app.domain.money import to_major
+from app.service import events
 from app.service.orders import Idempotency, Outcome, stored_answer
 from app.service.unit_of_work import UnitOfWork, run
 
@@ -30,13 +29,6 @@ EXPORT_ORDERS = 10_000
 # SEPA credit transfers are in euro.
 SEPA_CURRENCY = "EUR"
 DESCRIPTION_LENGTH = 140  # a credit transfer's unstructured remittance information
-
-TOPICS = {
-    model.IN_PAYOUT: "refundPayoutStarted",
-    model.COMPLETED: "refundCompleted",
-    model.FAILED: "refundFailed",
-    model.PENDING: "refundRetried",
-}
 
 
 # A refund after a step, with its order (for its currency and version).
@@ -134,22 +126,11 @@ def due_transfers(
     return due, skipped
 
 
-def _event(refund: model.Refund, order: model.Order) -> OutboxEvent:
-    payload: dict[str, Any] = {
-        "orderReference": order.order_reference,
-        "customerNumber": order.customer_number,
-        "currency": order.currency,
-        "orderVersion": order.version,
-        "refundId": refund.refund_id,
-        "amount": to_major(refund.amount, order.currency),
-        "method": refund.method,
-        "status": refund.status,
-        "attempt": refund.attempt,
-        "payoutReference": refund.payout_reference,
-    }
-    if refund.status == model.FAILED:
-        payload["reason"] = refund.failure_reason
-    return OutboxEvent(TOPICS[refund.status], payload)
+def _store_step(
+    uow: UnitOfWork, order: model.Order, refund: model.Refund, effects: Effects
+) -> None:
+    """A refund's step: its order, the refund itself, the journal entry and the event."""
+    uow.orders.store(order, effects, [events.refund_step(order, refund)], refunds=[refund])
 
 
 def _export_rows(
@@ -206,7 +187,7 @@ class RefundPayouts:
             message_id, document = render(transfers, export_id)
             for order, refund, _ in due:
                 effects = order.start_refund_payout(refund, export_id, when or today())
-                uow.orders.store(order, effects, [_event(refund, order)], refunds=[refund])
+                _store_step(uow, order, refund, effects)
             export = Export(export_id, message_id, document, transfers, skipped)
             uow.orders.add_export(*_export_rows(business, fmt, export, due))
             uow.commit()
@@ -244,7 +225,7 @@ class RefundPayouts:
                     )
                     reference = adapter.pay(payout)
                     effects = order.start_refund_payout(refund, reference, when or today())
-                    uow.orders.store(order, effects, [_event(refund, order)], refunds=[refund])
+                    _store_step(uow, order, refund, effects)
                     started.append(refund)
             uow.commit()
             return started
@@ -323,5 +304,5 @@ class RefundPayouts:
         refunds = uow.orders.refunds_of(business, [order.order_reference])
         refund = next(r for r in refunds[order.order_reference] if r.refund_id == refund_id)
         effects = step(order, refund)
-        uow.orders.store(order, effects, [_event(refund, order)], refunds=[refund])
+        _store_step(uow, order, refund, effects)
         return order, refund

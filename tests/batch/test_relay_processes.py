@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -23,10 +22,10 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from app import create_app
+from tests.batch.processes import start
 from tests.e2e.conftest import BASE, Api, new_key
 from tests.webhook_receiver import Receiver
 
-ACCOUNTING = str(Path(sys.executable).parent / "accounting")
 WAIT = 60.0  # seconds before the test fails instead of hanging
 
 
@@ -44,16 +43,6 @@ def api(app: Flask, engine: Engine) -> Api:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=WAIT)
-
-
-@pytest.fixture
 def receivers() -> Iterator[list[Receiver]]:
     started: list[Receiver] = []
     yield started
@@ -61,18 +50,11 @@ def receivers() -> Iterator[list[Receiver]]:
         receiver.down()
 
 
-def relay(started: list[subprocess.Popen[bytes]], database_url: str, log: Path,
-          timeout: str = "5") -> subprocess.Popen[bytes]:  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [ACCOUNTING, "relay", "--retry-base", "0.05", "--timeout", timeout, "--threads", "4"],
-            env={**os.environ, "DATABASE_URL": database_url},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    started.append(process)
-    return process
+def relay(
+    started: list[subprocess.Popen[bytes]], database_url: str, log: Path, timeout: str = "5"
+) -> subprocess.Popen[bytes]:
+    args = ("relay", "--retry-base", "0.05", "--timeout", timeout, "--threads", "4")
+    return start(started, database_url, log, *args)
 
 
 def subscribed(api: Api, receiver: Receiver) -> None:

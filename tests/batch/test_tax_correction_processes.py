@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,9 @@ from app.domain.tax_change import TaxChange
 from app.service import tax_correction as tc
 from app.service.verify import verify
 from bench.tax_correction import BUSINESS, CORRECTION, load
+from tests.batch.processes import WAIT, start
 
 INVOICES = 300
-ACCOUNTING = str(Path(sys.executable).parent / "accounting")
-WAIT = 120.0  # seconds any process may take before the test fails instead of hanging
 CUT = TaxChange(
     country="DE",
     vat_type="NORMAL",
@@ -46,32 +43,6 @@ CUT = TaxChange(
 def loaded(engine: Engine) -> int:
     load(engine, INVOICES)
     return INVOICES
-
-
-@pytest.fixture
-def processes(database_url: str, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Started processes (each leads its own process group); any left are killed at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=WAIT)
-
-
-def start(
-    started: list[subprocess.Popen[bytes]], database_url: str, log: Path, *args: str
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [ACCOUNTING, *args],
-            env={**os.environ, "DATABASE_URL": database_url},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    started.append(process)
-    return process
 
 
 def finish(process: subprocess.Popen[bytes], log: Path) -> str:
