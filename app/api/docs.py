@@ -149,8 +149,9 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
 STATUS_DESCRIPTIONS = {
     "200": "OK",
     "400": (
-        "The body is not JSON (`malformed-json`), or a header is malformed "
-        "(`precondition-malformed` for If-Match)."
+        "The body is not JSON (`malformed-json`), a header is malformed "
+        "(`precondition-malformed` for If-Match), or the request cannot be read as HTTP "
+        "(`malformed-request`)."
     ),
     "401": "No key, or an unknown or revoked key (`unauthorized`).",
     "403": "The key's role may not do this (`forbidden`).",
@@ -167,6 +168,7 @@ STATUS_DESCRIPTIONS = {
     ),
     "412": "If-Match names an older version of the order (`precondition-failed`).",
     "413": "The body is larger than 1 MiB (`payload-too-large`).",
+    "414": "The request line (path and query) is longer than the server reads (`uri-too-long`).",
     "415": "The body is not sent as application/json (`unsupported-media-type`).",
     "422": (
         "The body breaks a rule; `errors[]` names every field at once. Schema problems are "
@@ -181,6 +183,7 @@ STATUS_DESCRIPTIONS = {
     ),
     "429": "The key sent more requests this minute than it may, or this address failed to "
     "authenticate too often (`rate-limited`).",
+    "431": "The request's headers are larger than the server reads (`headers-too-large`).",
     "503": "The order stayed locked by other writes for the 2 s lock budget (`order-busy`), "
     "or the database is unavailable (`database-unavailable`: a write may have committed; "
     "retry with the same Idempotency-Key, which is always safe).",

@@ -177,11 +177,17 @@ def written(render: Callable[[Any, Any], dict[str, Any]]) -> Present:
     return lambda order, result: {"internalRequestId": g.request_id, **render(order, result)}
 
 
+# What the server itself answers for any path before the app sees the request (app/server.py):
+# a malformed request, a request line or headers too long.
+SERVER_REFUSALS = (400, 414, 431)
+
+
 def problems_documented(blueprint: Blueprint, statuses: tuple[int, ...]) -> Any:
-    """Document problem+json answers for these statuses on a view."""
+    """Document problem+json answers for these statuses, and the server's own refusals, on a
+    view."""
 
     def document(func: Any) -> Any:
-        for status in statuses:
+        for status in sorted({*statuses, *SERVER_REFUSALS}):
             func = blueprint.alt_response(
                 status, schema=s.ProblemSchema, content_type="application/problem+json"
             )(func)
