@@ -33,6 +33,7 @@ from app.config import (
     IDEMPOTENCY_RETENTION,
     POSTGRESQL,
     BadSetting,
+    check_document_settings,
     database_url,
     idempotency_retention,
     serve_settings,
@@ -283,6 +284,7 @@ def serve(host: str | None, port: int | None, workers: int | None, migrate: bool
     """Run the service under gunicorn (gunicorn.conf.py: threaded workers, timeouts)."""
     settings = serve_settings()
     url = database_url()  # a DATABASE_URL that cannot work is refused here, not in every worker
+    check_document_settings()  # so are the sellers file and the document templates
     if settings.require_database_url and not os.environ.get("DATABASE_URL"):
         raise Refused(
             "DATABASE_URL is not set: this installation serves PostgreSQL only "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
+
+from app.domain.documents import Seller
 
 # The driver the service speaks to PostgreSQL with (psycopg 3). Heroku-style and plain libpq
 # URLs (postgres://, postgresql://) mean the same database, so they are taken as this one.
@@ -123,9 +127,70 @@ def _count(name: str, default: int) -> int:
     return int(text)
 
 
+_SELLER_FIELDS = {f.name: f for f in dataclasses.fields(Seller)}
+_SELLER_REQUIRED = ("name", "street", "postal_code", "city", "country_code")
+
+
+def _seller(business: str, entry: Any, source: str) -> Seller:
+    where = f'{source}: [businesses."{business}"]'
+    if not isinstance(entry, dict):
+        raise BadSetting(f"{where} is not a table")
+    unknown = sorted(set(entry) - set(_SELLER_FIELDS))
+    missing = [name for name in _SELLER_REQUIRED if not entry.get(name)]
+    if unknown or missing:
+        raise BadSetting(f"{where}: unknown keys {unknown}, missing keys {missing}")
+    if not isinstance(entry["country_code"], str) or not re.fullmatch(
+        "[A-Z]{2}", entry["country_code"]
+    ):
+        raise BadSetting(f"{where}: country_code is two capital letters, like DE")
+    if not (entry.get("vat_id") or entry.get("tax_number")):
+        raise BadSetting(f"{where}: an invoice names the seller's vat_id or tax_number")
+    if any(not isinstance(value, str) for value in entry.values()):
+        raise BadSetting(f"{where}: every value is a string")
+    return Seller(**entry)
+
+
+def sellers(path: str | None) -> dict[str, Seller]:
+    """The issuer of each business's documents, from the TOML file ACCOUNTING_SELLERS names
+    (`[businesses."1000"]` tables; README, "Documents"). None: no business has one."""
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as file:
+            loaded = tomllib.load(file)
+    except OSError as error:
+        raise BadSetting(f"ACCOUNTING_SELLERS: cannot read {path} ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BadSetting(f"ACCOUNTING_SELLERS: {path} is not TOML ({error})") from None
+    businesses = loaded.get("businesses", {})
+    if not isinstance(businesses, dict):
+        raise BadSetting(f'ACCOUNTING_SELLERS: {path} has no [businesses."CODE"] tables')
+    return {str(code): _seller(str(code), entry, path) for code, entry in businesses.items()}
+
+
+def document_templates(path: str | None) -> Path | None:
+    """ACCOUNTING_DOCUMENT_TEMPLATES: a directory holding document.html (and what it links
+    to); None for the templates that come with the service."""
+    if not path:
+        return None
+    directory = Path(path)
+    if not (directory / "document.html").is_file():
+        raise BadSetting(f"ACCOUNTING_DOCUMENT_TEMPLATES: {path} holds no document.html")
+    return directory
+
+
+def check_document_settings() -> None:
+    """Refuse (BadSetting) an ACCOUNTING_SELLERS or ACCOUNTING_DOCUMENT_TEMPLATES that cannot
+    work, before any worker starts."""
+    sellers(os.environ.get("ACCOUNTING_SELLERS"))
+    document_templates(os.environ.get("ACCOUNTING_DOCUMENT_TEMPLATES"))
+
+
 def from_environment() -> dict[str, Any]:
     return {
         "DATABASE_URL": database_url(),
+        "SELLERS_FILE": os.environ.get("ACCOUNTING_SELLERS"),
+        "DOCUMENT_TEMPLATES": os.environ.get("ACCOUNTING_DOCUMENT_TEMPLATES"),
         "MAX_CONTENT_LENGTH": _count("ACCOUNTING_MAX_BODY_BYTES", 1024 * 1024),
         "LOG_LEVEL": os.environ.get("ACCOUNTING_LOG_LEVEL", "INFO"),
         "RATE_LIMIT_PER_MINUTE": _count("ACCOUNTING_RATE_LIMIT_PER_MINUTE", 6000),

@@ -20,10 +20,13 @@ from werkzeug.exceptions import NotFound, UnsupportedMediaType
 from app import config as app_config
 from app import logs
 from app.adapters import migrations
+from app.adapters.cii import cii_xml
 from app.adapters.db import make_engine, make_probe_engine, make_session_factory
 from app.adapters.keys import Principal
-from app.api import docs, errors, jobs, ops, ratelimit, refunds, views, webhooks
+from app.adapters.pdf import PdfRenderer
+from app.api import docs, documents, errors, jobs, ops, ratelimit, refunds, views, webhooks
 from app.api.jsonio import DecimalJSONProvider
+from app.service.documents import DocumentService, Renderers
 from app.service.orders import OrderService
 
 log = logging.getLogger("app.request")
@@ -92,18 +95,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         migrations.heads(),
     )
 
+    app.extensions["documents"] = _documents(app.extensions["accounting"].orders, settings)
     api = Api(app)
     docs.register(app, api)  # before any API blueprint: it documents them
     api.register_blueprint(views.blp)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(refunds.blp)
     api.register_blueprint(webhooks.blp)
+    api.register_blueprint(documents.blp)
     app.register_blueprint(ops.ops)
     errors.register(app)
     ops.observe(app)
     _request_hooks(app)
     ratelimit.register(app)  # after the request-id hook: a 429 carries the request id
     return app
+
+
+def _documents(orders: OrderService, settings: dict[str, Any]) -> DocumentService:
+    """Documents per business's seller (ACCOUNTING_SELLERS), laid out with the templates of
+    ACCOUNTING_DOCUMENT_TEMPLATES or the service's own; both read once, here."""
+    templates = app_config.document_templates(settings.get("DOCUMENT_TEMPLATES"))
+    pdf = PdfRenderer(templates) if templates else PdfRenderer()
+    sellers = app_config.sellers(settings.get("SELLERS_FILE"))
+    return DocumentService(orders, sellers, Renderers(cii_xml, pdf.pdf))
 
 
 def _request_hooks(app: Flask) -> None:

@@ -32,3 +32,5 @@ def configure(level: str) -> None:
     handler._accounting = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # WeasyPrint logs each step of every PDF it lays out at INFO; its warnings still show.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)

@@ -5,9 +5,14 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
+source scripts/packages.sh
+# shellcheck disable=SC2046  # one word per package
+apt_install $(not_installed "${DOCUMENT_PACKAGES[@]}")
 
 mkdir -p var
 accounting db upgrade
+# The demo business's seller, printed on its invoices and credit notes.
+export ACCOUNTING_SELLERS="${ACCOUNTING_SELLERS:-config/sellers.demo.toml}"
 
 # The key is the last line `keys create` prints.
 key="$(accounting keys create --business 1000 --role staff --name demo | tail -n 1)"

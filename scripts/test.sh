@@ -12,6 +12,7 @@ step "Bootstrap"
 source scripts/bootstrap.sh
 source scripts/pg.sh
 source scripts/pgbouncer.sh
+source scripts/packages.sh
 
 step "ruff check"
 ruff check .
@@ -22,19 +23,17 @@ ruff format --check .
 step "mypy"
 mypy
 
-step "Chromium for the API explorer test, PgBouncer for the pooled concurrency run"
+step "Chromium for the API explorer test, PgBouncer for the pooled concurrency run, Pango and poppler for documents"
 # Debian's browser and its matching driver (the test drives it headless on 127.0.0.1 only),
-# and Debian's PgBouncer.
+# and Debian's PgBouncer. WeasyPrint lays out the PDFs with Pango and a font; the document
+# tests render page 1 with poppler's pdftoppm.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
-if [ "${#missing[@]}" -gt 0 ]; then
-    as_root=""
-    [ "$(id -u)" -eq 0 ] || as_root="sudo"
-    $as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q "${missing[@]}"
-fi
+command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+mapfile -t -O "${#missing[@]}" missing < <(not_installed "${DOCUMENT_PACKAGES[@]}")
+apt_install "${missing[@]}"
 PATH="$PATH:/usr/sbin"
 chromium --version 2>/dev/null || true
 pgbouncer --version | head -n 1

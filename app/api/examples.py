@@ -28,6 +28,11 @@ PATH_PARAMETERS = {
     "invoiceReference": ("As sent when the invoice was created.", INVOICE_REFERENCE),
     "refundId": ("The refund's id, as `GET .../refunds` lists it.", REFUND_ID),
     "webhookId": ("The webhook's id, as `POST .../webhooks` answered it.", WEBHOOK_ID),
+    "version": ("The invoice's version, 1 and up, as the invoice read lists them.", 2),
+    "creditNoteReference": (
+        "The credit note's reference: the correction's goodwillReference, or the one answered.",
+        CREDIT_NOTE_REFERENCE,
+    ),
 }
 
 BILL_TO = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from app.adapters.repository import OutboxEvent
 from app.domain import model
@@ -23,6 +24,7 @@ GOODWILL_CREATED = "goodwillCreated"
 PAYMENT_RECEIVED = "paymentReceived"
 REFUND_CREATED = "refundCreated"
 BALANCE_UPDATED = "balanceUpdated"
+DOCUMENT_CREATED = "documentCreated"
 # A refund's payout steps (app/service/refunds.py), by the status each leaves the refund in:
 # Riverty's refundCompleted by name.
 REFUND_STEPS = {
@@ -43,6 +45,7 @@ TYPES = (
     REFUND_CREATED,
     BALANCE_UPDATED,
     *REFUND_STEPS.values(),
+    DOCUMENT_CREATED,
 )
 
 # The names the first outbox events were stored under, before the catalogue existed.
@@ -122,7 +125,12 @@ def invoice_created(
         "dueDate": version.due_date.isoformat() if version.due_date else None,
         **_totals(order, version),
     }
-    return [OutboxEvent(INVOICE_CREATED, data), *consequences(order, effects)]
+    documents = [_invoice_document(order, reference, version.version)]
+    return [
+        OutboxEvent(INVOICE_CREATED, data),
+        document_created(order, documents),
+        *consequences(order, effects),
+    ]
 
 
 def invoice_corrected(
@@ -138,7 +146,47 @@ def invoice_corrected(
         **_totals(order, result.after),
         "previousGrossTotal": _money(order, result.before.gross),
     }
-    return [OutboxEvent(INVOICE_CORRECTED, data), *consequences(order, effects)]
+    documents = [_invoice_document(order, result.invoice_reference, result.after.version)]
+    if note is not None:
+        documents.insert(0, _credit_note_document(order, note.reference))
+    return [
+        OutboxEvent(INVOICE_CORRECTED, data),
+        document_created(order, documents),
+        *consequences(order, effects),
+    ]
+
+
+def _order_path(order: model.Order) -> str:
+    return (
+        f"/accounting/v1/businesses/{quote(order.business_code, safe='')}"
+        f"/customers/{quote(order.customer_number, safe='')}"
+        f"/orders/{quote(order.order_reference, safe='')}"
+    )
+
+
+def _invoice_document(order: model.Order, reference: str, version: int) -> dict[str, Any]:
+    path = f"{_order_path(order)}/invoices/{quote(reference, safe='')}/versions/{version}"
+    return {
+        "documentType": "invoice",
+        "invoiceReference": reference,
+        "version": version,
+        "path": f"{path}/document",
+    }
+
+
+def _credit_note_document(order: model.Order, reference: str) -> dict[str, Any]:
+    path = f"{_order_path(order)}/credit-notes/{quote(reference, safe='')}"
+    return {
+        "documentType": "creditNote",
+        "creditNoteReference": reference,
+        "path": f"{path}/document",
+    }
+
+
+def document_created(order: model.Order, documents: list[dict[str, Any]]) -> OutboxEvent:
+    """The documents a change issued, each fetched at its path as application/pdf (PDF/A-3
+    with the e-invoice) or application/xml (the e-invoice): one event per change."""
+    return OutboxEvent(DOCUMENT_CREATED, {**_order(order), "documents": documents})
 
 
 def cancelled(order: model.Order, effects: model.Effects, reference: str) -> list[OutboxEvent]:

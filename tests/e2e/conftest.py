@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests import factories
 from tests.contract.openapi_check import assert_conforms
 
 BASE = "/accounting/v1/businesses"
+DEMO_SELLERS = Path(__file__).resolve().parents[2] / "config" / "sellers.demo.toml"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,7 @@ def app(engine: Engine, database_url: str) -> Flask:
             "ENGINE": engine,
             "TESTING": True,
             "AUTH_FAILURES_PER_MINUTE": 0,
+            "SELLERS_FILE": str(DEMO_SELLERS),
         }
     )
 

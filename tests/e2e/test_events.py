@@ -63,6 +63,7 @@ def lifecycle(api: Api) -> str:
 LIFECYCLE_TYPES = [
     "orderCreated",
     "invoiceCreated",
+    "documentCreated",
     "balanceUpdated",
     "paymentReceived",
     "balanceUpdated",
@@ -86,13 +87,17 @@ def test_every_change_of_an_order_is_in_the_feed_in_order_with_what_a_merchant_n
     assert len({e["id"] for e in events}) == len(events)
     assert {e["businessCode"] for e in events} == {"1000"}
     assert all(datetime.fromisoformat(e["occurredAt"]).tzinfo for e in events)
-    invoice, payment, returned, refund = (
+    invoice, document, payment, returned, refund = (
         events[1]["data"],
-        events[3]["data"],
-        events[5]["data"],
+        events[2]["data"],
+        events[4]["data"],
         events[6]["data"],
+        events[7]["data"],
     )
     assert invoice["orderReference"] == ref and invoice["version"] == 1
+    [issued] = document["documents"]
+    assert (issued["documentType"], issued["version"]) == ("invoice", 1)
+    assert issued["path"].endswith("/versions/1/document")
     assert (invoice["grossTotal"], invoice["netTotal"], invoice["vatTotal"]) == (
         Decimal("35.70"), Decimal("30.00"), Decimal("5.70"),
     )  # fmt: skip
@@ -121,6 +126,13 @@ def test_a_correction_tells_the_new_version_and_its_credit_note(api: Api) -> Non
     assert (event["data"]["grossTotal"], event["data"]["previousGrossTotal"]) == (
         Decimal("33.70"), Decimal("35.70"),
     )  # fmt: skip
+    _, reissued = all_events(api, types="&types=documentCreated")
+    assert reissued["data"]["orderVersion"] == event["data"]["orderVersion"]
+    note, version = reissued["data"]["documents"]
+    assert (note["documentType"], note["creditNoteReference"]) == ("creditNote", "GW-EVT-1")
+    assert (version["documentType"], version["version"]) == ("invoice", 2)
+    for document in note, version:
+        assert api.get(document["path"]).status_code == 200
 
 
 def test_a_cursor_pages_through_the_feed_and_types_select_events(api: Api) -> None:
@@ -329,7 +341,7 @@ def test_an_endpoint_failing_too_long_is_disabled_says_why_and_staff_replay_revi
         receiver.received.clear()
     receiver.status = 204
     replayed = api.post(f"{path}/replay", {"eventId": head})
-    relay_until(relay, lambda: len(receiver.events()) == 3)
+    relay_until(relay, lambda: len(receiver.events()) == 4)  # order, invoice, document, balance
 
     assert "every delivery failed since" in disabled["disabledReason"]
     assert "HTTP 500" in disabled["disabledReason"]

@@ -316,3 +316,20 @@ def test_the_service_role_without_grants_is_told_so(database_url: str, engine: E
 
     assert line.startswith("Error: permission denied for table ")
     assert line.endswith("lacks this privilege (docs/operations.md, Database roles)")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ACCOUNTING_SELLERS", "absent.toml", "ACCOUNTING_SELLERS: cannot read absent.toml"),
+        ("ACCOUNTING_DOCUMENT_TEMPLATES", "no-such-dir", "holds no document.html"),
+    ],
+)
+def test_serve_refuses_document_settings_that_cannot_work_before_any_worker_starts(
+    database_url: str, variable: str, value: str, message: str
+) -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--port", "1"], env={"DATABASE_URL": database_url, variable: value}
+    )
+
+    assert message in refusal(result)

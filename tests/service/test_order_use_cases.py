@@ -76,7 +76,12 @@ def test_an_invoice_is_stored_with_its_balanced_sale_booking_in_one_commit(
     (entry,) = entries(books)
     assert entry.kind == "invoice"
     assert sum(line.debit for line in entry.lines) == sum(line.credit for line in entry.lines)
-    assert [e.topic for e in books.events] == ["orderCreated", "invoiceCreated", "balanceUpdated"]
+    assert [e.topic for e in books.events] == [
+        "orderCreated",
+        "invoiceCreated",
+        "documentCreated",
+        "balanceUpdated",
+    ]
 
 
 def test_a_keyed_write_is_replayed_and_stored_once(service: FakeOrderService, books: Books) -> None:

@@ -1,0 +1,115 @@
+"""Documents a customer, an accountant or an auditor can open: every invoice version and
+credit note as a PDF/A-3 carrying its EN 16931 e-invoice, or as the XML alone.
+
+Rendered on request from the stored documents, which are never modified, in one read-only
+snapshot; nothing is stored. The same document renders to the same bytes every time, so its
+ETag is the hash of those bytes (docs/decisions.md, "Documents are rendered, not stored").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from app.domain import documents, model
+from app.domain.documents import Document, Seller
+from app.domain.errors import NotFound, StateConflict
+from app.service.orders import Context, OrderService
+from app.service.unit_of_work import UnitOfWork
+
+log = logging.getLogger("app.documents")
+
+PDF, XML = "application/pdf", "application/xml"
+MEDIA_TYPES = (PDF, XML)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A document's bytes as sent, with its media type, file name and strong ETag."""
+
+    content: bytes
+    media_type: str
+    filename: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Renderers:
+    """The adapters that write a document: its CII XML, and the PDF embedding that XML."""
+
+    xml: Callable[[Document], bytes]
+    pdf: Callable[[Document, bytes], bytes]
+
+
+class DocumentService:
+    """Renders the documents of one database's orders for the businesses with a seller."""
+
+    def __init__(self, orders: OrderService, sellers: Mapping[str, Seller], render: Renderers):
+        self.orders = orders
+        self.sellers = sellers
+        self.render = render
+
+    def _seller(self, business: str) -> Seller:
+        seller = self.sellers.get(business)
+        if seller is None:
+            raise StateConflict(
+                f"business {business} has no seller data for its documents (ACCOUNTING_SELLERS)",
+                code="seller-not-configured",
+            )
+        return seller
+
+    def _order(self, ctx: Context, history: bool | str) -> model.Order:
+        """The order in one read-only snapshot, with the history the document needs."""
+
+        def read(uow: UnitOfWork) -> model.Order | None:
+            return uow.orders.get(ctx.business, ctx.order_reference, history=history)
+
+        order = self.orders.run(read, snapshot=True)
+        # An order of another customer reads exactly like no order at all.
+        if order is None or order.customer_number != ctx.customer:
+            raise NotFound(f"order {ctx.order_reference} not found")
+        return order
+
+    def invoice_version(
+        self, ctx: Context, invoice_reference: str, version: int, media_type: str
+    ) -> Rendered:
+        """Version `version` of an invoice (380, or 384 naming the version it replaces)."""
+        order = self._order(ctx, history=invoice_reference)
+        invoice = order.invoice(invoice_reference)
+        if invoice is None:
+            raise NotFound(f"invoice {invoice_reference} not found")
+        document = documents.invoice_document(order, invoice, version, self._seller(ctx.business))
+        return self._rendered(ctx.business, document, media_type)
+
+    def credit_note(self, ctx: Context, reference: str, media_type: str) -> Rendered:
+        """A credit note (381) naming the invoice version it cancels (BT-25, BT-26)."""
+        order = self._order(ctx, history=True)
+        invoice, note = documents.find_credit_note(order, reference)
+        seller = self._seller(ctx.business)
+        document = documents.credit_note_document(order, invoice, note, seller)
+        return self._rendered(ctx.business, document, media_type)
+
+    def _rendered(self, business: str, document: Document, media_type: str) -> Rendered:
+        started = time.perf_counter()
+        xml = self.render.xml(document)
+        content = xml if media_type == XML else self.render.pdf(document, xml)
+        log.info(
+            "document rendered",
+            extra={
+                "business": business,
+                "type_code": document.type_code,
+                "media_type": media_type,
+                "bytes": len(content),
+                "render_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        extension = "xml" if media_type == XML else "pdf"
+        return Rendered(
+            content,
+            media_type,
+            f"{document.number}.{extension}",
+            hashlib.sha256(content).hexdigest()[:40],
+        )
