@@ -1,6 +1,7 @@
 """Gunicorn settings, read by `gunicorn -c gunicorn.conf.py`."""
 
 import os
+from typing import Any
 
 
 def _default_workers() -> int:
@@ -28,3 +29,9 @@ max_requests_jitter = 500
 preload_app = False
 # gunicorn's control socket lives in $HOME and would be shared by every instance on a host.
 control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """A line per worker once its app is built and it takes requests: how long a worker
+    (re)start took shows in the log."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

@@ -57,6 +57,18 @@ class Server:
         )
         return [int(pid) for pid in out.stdout.split()]
 
+    def ready_workers(self, timeout: float = 30) -> list[int]:
+        """The workers, once every one has built its app and takes requests (gunicorn.conf.py
+        logs it): a worker that an earlier test killed may still be booting."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = sorted(self.workers())
+            log = self.log.read_text(errors="replace")
+            if workers and all(f"Worker ready (pid: {pid})" in log for pid in workers):
+                return workers
+            assert time.monotonic() < deadline, f"workers not ready:\n{self.log_tail()}"
+            time.sleep(0.1)
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
