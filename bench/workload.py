@@ -465,7 +465,9 @@ def hot_script(positions: int, threads: int, key: str) -> str:
     changes that leave the positions alone can be sent concurrently without a read first.
     SPEC section 6 rule 2 refuses a correction while any position is open, so corrections a
     thread sends while another thread is still invoicing get 409 order-not-settled: expected,
-    and counted apart.
+    and counted apart. A thread starts correcting only once each of its own creations is
+    answered (it reads the order meanwhile): a correction on one connection could otherwise
+    overtake its invoice's creation on another and get a 404.
     """
     template_order = order_body(HOT_ORDER, hot_items(positions))
     template_order["billToAddress"]["street"] = "Hauptstr. @K@"
@@ -485,11 +487,18 @@ local CORRECTION = {_lua_string(correction)}
 local CREATE = {_lua_string(create)}
 local PATH = {_lua_string(path)}
 local HEADERS = {{["X-Subscription-Key"] = KEY, ["Content-Type"] = "application/json"}}
+local ORDER_PATH = {_lua_string(f"{ORDERS}/{HOT_ORDER}")}
 local k = -1
+local answered = 0  -- of this thread's invoice creations
 function request()
     if checking() then return wrk.format("GET", "/") end
-    k = k + 1
     local own = math.floor((POSITIONS - id) / STEP) + 1  -- positions this thread owns
+    if k + 1 >= own and answered < own then
+        -- A correction sent now could overtake its invoice's creation on another connection
+        -- (a 404): read the order until every creation is answered.
+        return wrk.format("GET", ORDER_PATH, HEADERS)
+    end
+    k = k + 1
     if k < own then
         local p = tostring(id + k * STEP)
         return wrk.format("POST", PATH, HEADERS, (CREATE:gsub("@P@", p)))
@@ -502,13 +511,18 @@ end
 
 function classify(status, body)
     body = body or ""
+    local kind = "ok-unchanged"
     if status >= 200 and status < 300 then
         if string.find(body, '"creditNoteReference": *"') then return "corrected" end
-        if string.find(body, '"versions"', 1, true) then return "invoiced" end
-        return "ok-unchanged"
+        if string.find(body, '"versions"', 1, true) then kind = "invoiced" end
+    else
+        local code = string.match(body, '"code": *"([%w%-]+)"')
+        kind = tostring(status) .. " " .. (code or "?")
     end
-    local code = string.match(body, '"code": *"([%w%-]+)"')
-    return tostring(status) .. " " .. (code or "?")
+    if kind ~= "ok-unchanged" and answered < math.floor((POSITIONS - id) / STEP) + 1 then
+        answered = answered + 1
+    end
+    return kind
 end
 """
     )
