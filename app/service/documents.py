@@ -4,10 +4,14 @@ credit note as a PDF/A-3 carrying its EN 16931 e-invoice, or as the XML alone.
 Rendered on request from the stored documents, which are never modified, in one read-only
 snapshot; nothing is stored. The same document renders to the same bytes every time, so its
 ETag is the hash of those bytes (docs/decisions.md, "Documents are rendered, not stored").
+A worker keeps the bytes of the documents it rendered last, by the document's whole content:
+what is read again (a customer's portal, a 304 check) costs the read, not the render, and
+cannot be stale, since other content is another key.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -24,6 +28,8 @@ log = logging.getLogger("app.documents")
 
 PDF, XML = "application/pdf", "application/xml"
 MEDIA_TYPES = (PDF, XML)
+# Documents a worker keeps rendered (a PDF is some 50 kB).
+KEPT_RENDERED = 128
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,7 @@ class DocumentService:
 
     def _rendered(self, business: str, document: Document, media_type: str) -> Rendered:
         started = time.perf_counter()
-        xml = self.render.xml(document)
-        content = xml if media_type == XML else self.render.pdf(document, xml)
+        content = _render(self.render, document, media_type)
         log.info(
             "document rendered",
             extra={
@@ -113,3 +118,11 @@ class DocumentService:
             f"{document.number}.{extension}",
             hashlib.sha256(content).hexdigest()[:40],
         )
+
+
+@functools.lru_cache(maxsize=KEPT_RENDERED)
+def _render(render: Renderers, document: Document, media_type: str) -> bytes:
+    """The document's bytes: its XML, or the PDF carrying it. Kept by the document's whole
+    content (a frozen dataclass), so a change of anything in it is another document."""
+    xml = render.xml(document)
+    return xml if media_type == XML else render.pdf(document, xml)
