@@ -99,30 +99,31 @@ class DocumentService:
         return self._rendered(ctx.business, document, media_type)
 
     def _rendered(self, business: str, document: Document, media_type: str) -> Rendered:
-        started = time.perf_counter()
-        content = _render(self.render, document, media_type)
-        log.info(
-            "document rendered",
-            extra={
-                "business": business,
-                "type_code": document.type_code,
-                "media_type": media_type,
-                "bytes": len(content),
-                "render_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        extension = "xml" if media_type == XML else "pdf"
-        return Rendered(
-            content,
-            media_type,
-            f"{document.number}.{extension}",
-            hashlib.sha256(content).hexdigest()[:40],
-        )
+        return _render(self.render, business, document, media_type)
 
 
 @functools.lru_cache(maxsize=KEPT_RENDERED)
-def _render(render: Renderers, document: Document, media_type: str) -> bytes:
-    """The document's bytes: its XML, or the PDF carrying it. Kept by the document's whole
-    content (a frozen dataclass), so a change of anything in it is another document."""
+def _render(render: Renderers, business: str, document: Document, media_type: str) -> Rendered:
+    """The document as sent: its XML, or the PDF carrying it, with its ETag. Kept by the
+    document's whole content (a frozen dataclass), so a change of anything in it is another
+    document; only a render is logged."""
+    started = time.perf_counter()
     xml = render.xml(document)
-    return xml if media_type == XML else render.pdf(document, xml)
+    content = xml if media_type == XML else render.pdf(document, xml)
+    log.info(
+        "document rendered",
+        extra={
+            "business": business,
+            "type_code": document.type_code,
+            "media_type": media_type,
+            "bytes": len(content),
+            "render_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    extension = "xml" if media_type == XML else "pdf"
+    return Rendered(
+        content,
+        media_type,
+        f"{document.number}.{extension}",
+        hashlib.sha256(content).hexdigest()[:40],
+    )

@@ -21,9 +21,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
-from app import create_app
 from tests.batch.processes import start
-from tests.e2e.conftest import BASE, Api, new_key
+from tests.e2e.conftest import BASE, Api, app_for, new_key
 from tests.webhook_receiver import Receiver
 
 WAIT = 60.0  # seconds before the test fails instead of hanging
@@ -31,10 +30,7 @@ WAIT = 60.0  # seconds before the test fails instead of hanging
 
 @pytest.fixture(scope="module")
 def app(engine: Engine, database_url: str) -> Flask:
-    return create_app(
-        {"DATABASE_URL": database_url, "ENGINE": engine, "TESTING": True,
-         "AUTH_FAILURES_PER_MINUTE": 0, "RATE_LIMIT_PER_MINUTE": 0}
-    )  # fmt: skip
+    return app_for(engine, database_url, RATE_LIMIT_PER_MINUTE=0)
 
 
 @pytest.fixture

@@ -22,20 +22,25 @@ BASE = "/accounting/v1/businesses"
 DEMO_SELLERS = Path(__file__).resolve().parents[2] / "config" / "sellers.demo.toml"
 
 
-@pytest.fixture(scope="session")
-def app(engine: Engine, database_url: str) -> Flask:
-    # One app serves the whole run from one address, and many tests send a bad key on purpose:
-    # the limit on failed authentications per address is tested on an app of its own
-    # (tests/contract/test_keys_and_limits.py).
+def app_for(engine: Engine, database_url: str, **settings: Any) -> Flask:
+    """The app on the tests' database and engine. Many tests send a bad key on purpose from one
+    address: the limit on failed authentications per address is off (it is tested on an app of
+    its own, tests/contract/test_keys_and_limits.py)."""
     return create_app(
         {
             "DATABASE_URL": database_url,
             "ENGINE": engine,
             "TESTING": True,
             "AUTH_FAILURES_PER_MINUTE": 0,
-            "SELLERS_FILE": str(DEMO_SELLERS),
+            **settings,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def app(engine: Engine, database_url: str) -> Flask:
+    """One app serves the whole run."""
+    return app_for(engine, database_url, SELLERS_FILE=str(DEMO_SELLERS))
 
 
 @pytest.fixture

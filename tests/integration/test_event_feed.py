@@ -20,19 +20,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import Connection, Engine, insert, select
 
-from app import create_app
 from app.adapters.schema import outbox
-from tests.e2e.conftest import BASE, Api, new_key
+from tests.e2e.conftest import BASE, Api, app_for, new_key
 
 WRITERS, ORDERS_EACH = 4, 6
 
 
 @pytest.fixture(scope="module")
 def app(engine: Engine, database_url: str) -> Flask:
-    return create_app(
-        {"DATABASE_URL": database_url, "ENGINE": engine, "TESTING": True,
-         "AUTH_FAILURES_PER_MINUTE": 0, "RATE_LIMIT_PER_MINUTE": 0}
-    )  # fmt: skip
+    return app_for(engine, database_url, RATE_LIMIT_PER_MINUTE=0)
 
 
 @pytest.fixture

@@ -16,16 +16,15 @@ from flask import Flask
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from app import create_app
 from app.cli import main
 from app.service.verify import verify
 from tests import factories
-from tests.e2e.conftest import Api, new_key
+from tests.e2e.conftest import Api, app_for, new_key
 
 
 @pytest.fixture
 def app(engine: Engine, database_url: str) -> Flask:
-    return create_app({"DATABASE_URL": database_url, "ENGINE": engine, "TESTING": True})
+    return app_for(engine, database_url)
 
 
 @pytest.fixture
