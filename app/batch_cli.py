@@ -42,10 +42,10 @@ from app.service import tax_correction as tc
 OPTIONS = {
     "business": "--business",
     "country": "--country",
-    "to": "--to",
-    "vatType": "--vat-type",
-    "fromRate": "--from-rate",
-    "toRate": "--to-rate",
+    "end": "--to",
+    "vat_type": "--vat-type",
+    "from_rate_bp": "--from-rate",
+    "to_rate_bp": "--to-rate",
     "mode": "--mode",
 }
 REPORT_COLUMNS = (

@@ -114,6 +114,9 @@ WIRE_NAMES = {
     "return_reference": "returnReference",
     "goodwill_reference": "goodwillReference",
     "amount": "authorizedAmount",
+    "from_rate_bp": "fromRate",
+    "to_rate_bp": "toRate",
+    "end": "to",
 }
 _NAME = re.compile(r"\w+")
 

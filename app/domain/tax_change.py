@@ -49,19 +49,21 @@ class TaxChange:
             errors.append(FieldError("mode", "invalid", f"one of {', '.join(MODES)}"))
         if self.vat_type not in VAT_TYPES or self.vat_type in ZERO_RATE_TYPES:
             errors.append(
-                FieldError("vatType", "invalid", "a rate can change for NORMAL or REDUCED only")
+                FieldError("vat_type", "invalid", "a rate can change for NORMAL or REDUCED only")
             )
-        for name, rate in (("fromRate", self.from_rate_bp), ("toRate", self.to_rate_bp)):
+        for name, rate in (("from_rate_bp", self.from_rate_bp), ("to_rate_bp", self.to_rate_bp)):
             if not 0 <= rate <= HUNDRED:
                 errors.append(FieldError(name, "invalid", "a rate between 0 and 100"))
         if self.start > self.end:
-            errors.append(FieldError("to", "invalid", "must not be before from"))
+            errors.append(FieldError("end", "invalid", "must not be before the first day"))
         if self.from_rate_bp == self.to_rate_bp:
-            errors.append(FieldError("toRate", "rate-unchanged", "must differ from fromRate"))
+            errors.append(
+                FieldError("to_rate_bp", "rate-unchanged", "must differ from the rate before")
+            )
         elif self.mode == KEEP_NET and self.to_rate_bp > self.from_rate_bp:
             errors.append(
                 FieldError(
-                    "toRate",
+                    "to_rate_bp",
                     "rate-increase-forbidden",
                     "keep-net would raise gross prices, and gross may never increase: "
                     "use keep-gross for a rate increase",

@@ -33,6 +33,9 @@ from app.api.errors import WIRE_NAMES, wire_path
         ("return_reference", "returnReference"),
         ("goodwill_reference", "goodwillReference"),
         ("amount", "authorizedAmount"),
+        ("to_rate_bp", "toRate"),
+        ("from_rate_bp", "fromRate"),
+        ("end", "to"),
     ],
 )
 def test_a_domain_path_is_answered_as_the_body_names_it(domain: str, wire: str) -> None:

@@ -52,7 +52,7 @@ class TestTheChangeItself:
         back = dataclasses.replace(CUT, from_rate_bp=1600, to_rate_bp=1900, mode=KEEP_NET)
         with pytest.raises(DomainError) as error:
             back.check()
-        assert codes(error) == {"toRate": "rate-increase-forbidden"}
+        assert codes(error) == {"to_rate_bp": "rate-increase-forbidden"}
 
     def test_keep_gross_allows_a_rate_increase(self) -> None:
         dataclasses.replace(CUT, from_rate_bp=1600, to_rate_bp=1900).check()
@@ -60,7 +60,7 @@ class TestTheChangeItself:
     def test_the_rate_must_change(self) -> None:
         with pytest.raises(DomainError) as error:
             dataclasses.replace(CUT, to_rate_bp=1900).check()
-        assert codes(error) == {"toRate": "rate-unchanged"}
+        assert codes(error) == {"to_rate_bp": "rate-unchanged"}
 
     def test_every_bad_field_is_named_at_once(self) -> None:
         bad = dataclasses.replace(
@@ -68,7 +68,7 @@ class TestTheChangeItself:
         )
         with pytest.raises(DomainError) as error:
             bad.check()
-        assert set(codes(error)) == {"country", "vatType", "mode", "to"}
+        assert set(codes(error)) == {"country", "vat_type", "mode", "end"}
 
 
 class TestUnitPrices:
