@@ -13,11 +13,11 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.adapters.event_data import TYPES, event_type
 from app.adapters.events import Endpoint
 from app.api import schemas as s
 from app.api import views
 from app.api.auth import require_staff
-from app.service.events import TYPES, event_type
 from app.service.webhooks import Webhooks
 
 PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>"

@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters import event_data as events
 from app.adapters.idempotency import StoredAnswer
 from app.adapters.repository import Correcting
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, OrderIdentity, check_reverse_charge
-from app.service import commands, events
+from app.service import commands
 from app.service.commands import (
     Cancel,
     CorrectInvoice,

@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.adapters import event_data as events
 from app.domain import model
 from app.domain.bank_account import Transfer, account_problem, compact_account
 from app.domain.errors import NotFound, StaleVersion
 from app.domain.model import Effects
-from app.service import events
 from app.service.orders import Idempotency, Outcome, stored_answer
 from app.service.unit_of_work import UnitOfWork, run
 

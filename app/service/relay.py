@@ -31,9 +31,9 @@ from standardwebhooks import Webhook
 from app import jsoncodec
 from app.adapters import events as store
 from app.adapters import webhook_http
+from app.adapters.event_data import event_type
 from app.adapters.events import Endpoint, StoredEvent
 from app.adapters.webhook_http import Answer
-from app.service.events import event_type
 from app.service.webhooks import present
 
 log = logging.getLogger("app.relay")

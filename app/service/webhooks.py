@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import events as store
+from app.adapters.event_data import TYPES, envelope, stored_topics
 from app.adapters.events import Endpoint, StoredEvent
 from app.domain.errors import FieldError, NotFound, StateConflict, field_errors
-from app.service.events import TYPES, envelope, stored_topics
 from app.service.orders import Idempotency, Outcome, stored_answer
 from app.service.unit_of_work import UnitOfWork, run
 

@@ -3,6 +3,7 @@ envelope a feed or a webhook carries (docs/api.md, "Events").
 
 An event's data is written with the change, in the same transaction, in the wire form the API
 answers in (camelCase, amounts as numbers in major units), so a merchant needs no second call.
+The use cases hand this module domain objects; the wire's names are written here only.
 """
 
 from __future__ import annotations
