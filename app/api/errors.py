@@ -117,6 +117,7 @@ WIRE_NAMES = {
     "from_rate_bp": "fromRate",
     "to_rate_bp": "toRate",
     "end": "to",
+    "event_types": "eventTypes",
 }
 _NAME = re.compile(r"\w+")
 

@@ -271,6 +271,11 @@ class Replay(MethodView):
             end = datetime.combine(body["to"], time(), UTC) + timedelta(days=1)
             period = (start, end)
         outcome = _webhooks().replay(
-            businessCode, webhookId, body.get("eventId"), period, views.idempotency(), g.request_id
+            businessCode,
+            webhookId,
+            body.get("eventId"),
+            period,
+            views.idempotency(),
+            lambda replayed: {"internalRequestId": g.request_id, "replayed": replayed},
         )
         return views.answer(outcome)

@@ -67,9 +67,9 @@ def url_problems(url: str) -> list[FieldError]:
     return []
 
 
-def type_problems(types: list[str] | None) -> list[FieldError]:
+def type_problems(types: list[str] | None, field: str) -> list[FieldError]:
     return [
-        FieldError(f"eventTypes[{n}]", "unknown-event-type", f"one of {', '.join(TYPES)}")
+        FieldError(f"{field}[{n}]", "unknown-event-type", f"one of {', '.join(TYPES)}")
         for n, name in enumerate(types or [])
         if name not in TYPES
     ]
@@ -115,10 +115,9 @@ class Webhooks:
 
     def feed(self, business: str, after: int, limit: int, types: list[str] | None) -> Feed:
         """Events after the cursor in feed order; numbers what has committed first."""
-        problems = type_problems(types)
+        problems = type_problems(types, "types")
         if problems:
-            raise field_errors(*(FieldError(p.field.replace("eventTypes", "types"), p.code,
-                                            p.message) for p in problems))  # fmt: skip
+            raise field_errors(*problems)
         topics = stored_topics(types) if types else None
 
         def act(uow: UnitOfWork) -> list[StoredEvent]:
@@ -138,7 +137,7 @@ class Webhooks:
     ) -> Outcome:
         """A new endpoint, sent what happens from now on; its secret is answered once (and
         to a retry under the same Idempotency-Key)."""
-        problems = url_problems(url) + type_problems(types)
+        problems = url_problems(url) + type_problems(types, "event_types")
         if problems:
             raise field_errors(*problems)
         secret = new_secret()
@@ -211,7 +210,7 @@ class Webhooks:
         event_id: str | None,
         period: tuple[datetime, datetime] | None,
         key: Idempotency | None,
-        request_id: str,
+        answer: Callable[[int], dict[str, Any]],
     ) -> Outcome:
         """Send one event, or those of a period, again to an endpoint (staff); an endpoint
         disabled after failures is enabled again. Answers how many events were asked for."""
@@ -238,6 +237,6 @@ class Webhooks:
                 next_attempt_at=None,
                 failing_since=None,
             )
-            return {"internalRequestId": request_id, "replayed": len(found)}
+            return answer(len(found))
 
         return self._keyed(business, key, act)

@@ -36,6 +36,7 @@ from app.api.errors import WIRE_NAMES, wire_path
         ("to_rate_bp", "toRate"),
         ("from_rate_bp", "fromRate"),
         ("end", "to"),
+        ("event_types[1]", "eventTypes[1]"),
     ],
 )
 def test_a_domain_path_is_answered_as_the_body_names_it(domain: str, wire: str) -> None:
