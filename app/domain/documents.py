@@ -17,7 +17,6 @@ from app.domain import model
 from app.domain.errors import NotFound, StateConflict
 from app.domain.money import QUANTITY_SCALE, exponent
 from app.domain.tax import TaxAmount, vat_of_gross
-from app.domain.vatid import is_valid_eu_vat_id
 
 # UNTDID 1001 document types (BT-3).
 COMMERCIAL_INVOICE, CREDIT_NOTE, CORRECTED_INVOICE = "380", "381", "384"
@@ -68,6 +67,14 @@ class Buyer:
     customer_number: str
     vat_id: str | None  # BT-48, only a valid EU VAT ID
     email: str | None
+
+
+@dataclass(frozen=True)
+class Billed:
+    """Whom a version was issued to and the dispatch date it names (BT-72), as stored."""
+
+    buyer: Buyer
+    delivery_date: date | None
 
 
 @dataclass(frozen=True)
@@ -138,42 +145,10 @@ def document_number(invoice_reference: str, version: int) -> str:
     return invoice_reference if version == 1 else f"{invoice_reference}-v{version}"
 
 
-def _text(value: Any) -> str | None:
+def clean_text(value: Any) -> str | None:
+    """A stored value as a document's text: stripped, and None when there is nothing."""
     text = str(value).strip() if value is not None else ""
     return text or None
-
-
-def _date(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
-def buyer(header: dict[str, Any], customer_number: str) -> Buyer:
-    """The billed customer as the document's header stored the billing address."""
-    address = header.get("billToAddress") or {}
-    person = " ".join(
-        part for key in ("firstName", "lastName") if (part := _text(address.get(key)))
-    )
-    street = " ".join(
-        part for key in ("street", "streetNumber") if (part := _text(address.get(key)))
-    )
-    care_of = _text(address.get("careOf"))
-    vat_id = _text(address.get("taxIdentificationNumber"))
-    return Buyer(
-        name=_text(address.get("companyName")) or person or customer_number,
-        street=street or None,
-        additional=f"c/o {care_of}" if care_of else None,
-        postal_code=_text(address.get("postalCode")),
-        city=_text(address.get("postalPlace")),
-        country_code=_text(address.get("countryCode")) or model.declaration_country(header),
-        customer_number=customer_number,
-        vat_id=vat_id if is_valid_eu_vat_id(vat_id) else None,
-        email=_text(address.get("email")),
-    )
 
 
 def _category(vat_type: str) -> str:
@@ -238,9 +213,9 @@ def document_lines(
         result.append(
             Line(
                 number=number,
-                product_id=_text(line.get("product_id")),
-                description=_text(line.get("description"))
-                or _text(line.get("product_id"))
+                product_id=clean_text(line.get("product_id")),
+                description=clean_text(line.get("description"))
+                or clean_text(line.get("product_id"))
                 or str(line["position_type"]),
                 quantity=signed,
                 unit_net=unit_net,
@@ -262,7 +237,7 @@ def _check_currency(currency: str) -> None:
         )
 
 
-def _version(invoice: model.Invoice, number: int) -> model.InvoiceVersion:
+def version_of(invoice: model.Invoice, number: int) -> model.InvoiceVersion:
     found = next((v for v in invoice.versions if v.version == number), None)
     if found is None:
         raise NotFound(f"invoice {invoice.invoice_reference} has no version {number}")
@@ -270,17 +245,22 @@ def _version(invoice: model.Invoice, number: int) -> model.InvoiceVersion:
 
 
 def invoice_document(
-    order: model.Order, invoice: model.Invoice, number: int, seller: Seller
+    order: model.Order,
+    invoice: model.Invoice,
+    number: int,
+    seller: Seller,
+    billed: Billed,
 ) -> Document:
-    """Version `number` of an invoice; a later version names the one it replaces."""
+    """Version `number` of an invoice, to the buyer as billed by it and with the dispatch
+    date it names; a later version names the one it replaces."""
     _check_currency(order.currency)
-    version = _version(invoice, number)
+    version = version_of(invoice, number)
     taxes = version.tax_amounts()
     reference = invoice.invoice_reference
     preceding: Preceding | None = None
     notes: tuple[str, ...] = ()
     if number > 1:
-        replaced = _version(invoice, number - 1)
+        replaced = version_of(invoice, number - 1)
         preceding = Preceding(document_number(reference, number - 1), replaced.invoice_date)
         notes = (
             f"Corrected invoice: replaces invoice {preceding.number} of "
@@ -293,14 +273,14 @@ def invoice_document(
         issue_date=version.invoice_date,
         currency=order.currency,
         seller=seller,
-        buyer=buyer(version.header or order.header, order.customer_number),
+        buyer=billed.buyer,
         lines=document_lines(version.lines, taxes, order.currency),
         taxes=tax_lines(taxes, seller),
         net=version.net,
         vat=version.vat,
         gross=version.gross,
         due_date=version.due_date,
-        delivery_date=_date((version.fields or {}).get("dispatchDate")),
+        delivery_date=billed.delivery_date,
         order_reference=order.order_reference,
         preceding=preceding,
         notes=notes,
@@ -309,11 +289,16 @@ def invoice_document(
 
 
 def credit_note_document(
-    order: model.Order, invoice: model.Invoice, credit_note: model.CreditNote, seller: Seller
+    order: model.Order,
+    invoice: model.Invoice,
+    credit_note: model.CreditNote,
+    seller: Seller,
+    billed: Billed,
 ) -> Document:
-    """A credit note (381) cancelling the invoice version it nullifies, line by line."""
+    """A credit note (381) cancelling the invoice version it nullifies, line by line, to the
+    buyer as billed by that version."""
     _check_currency(order.currency)
-    nullified = _version(invoice, credit_note.nullifies_version)
+    nullified = version_of(invoice, credit_note.nullifies_version)
     taxes = credit_note.tax_amounts()
     preceding = Preceding(
         document_number(invoice.invoice_reference, nullified.version), nullified.invoice_date
@@ -325,14 +310,14 @@ def credit_note_document(
         issue_date=credit_note.document_date,
         currency=order.currency,
         seller=seller,
-        buyer=buyer(nullified.header or order.header, order.customer_number),
+        buyer=billed.buyer,
         lines=document_lines(credit_note.lines, taxes, order.currency),
         taxes=tax_lines(taxes, seller),
         net=credit_note.net,
         vat=credit_note.vat,
         gross=credit_note.gross,
         due_date=None,
-        delivery_date=_date((nullified.fields or {}).get("dispatchDate")),
+        delivery_date=billed.delivery_date,
         order_reference=order.order_reference,
         preceding=preceding,
         notes=(cancels,),

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from app.adapters import billing
 from app.domain import documents, model
 from app.domain.documents import Document, Seller
 from app.domain.errors import NotFound, StateConflict
@@ -87,7 +88,9 @@ class DocumentService:
         invoice = order.invoice(invoice_reference)
         if invoice is None:
             raise NotFound(f"invoice {invoice_reference} not found")
-        document = documents.invoice_document(order, invoice, version, self._seller(ctx.business))
+        seller = self._seller(ctx.business)
+        billed = billing.billed(order, documents.version_of(invoice, version))
+        document = documents.invoice_document(order, invoice, version, seller, billed)
         return self._rendered(ctx.business, document, media_type)
 
     def credit_note(self, ctx: Context, reference: str, media_type: str) -> Rendered:
@@ -95,7 +98,8 @@ class DocumentService:
         order = self._order(ctx, history=True)
         invoice, note = documents.find_credit_note(order, reference)
         seller = self._seller(ctx.business)
-        document = documents.credit_note_document(order, invoice, note, seller)
+        billed = billing.billed(order, documents.version_of(invoice, note.nullifies_version))
+        document = documents.credit_note_document(order, invoice, note, seller, billed)
         return self._rendered(ctx.business, document, media_type)
 
     def _rendered(self, business: str, document: Document, media_type: str) -> Rendered:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import event_data as events
+from app.adapters.billing import creditor_name
 from app.domain import model
 from app.domain.bank_account import Transfer, account_problem, compact_account
 from app.domain.errors import NotFound, StaleVersion
@@ -85,22 +86,11 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-def _creditor_name(order: model.Order, bank_details: dict[str, Any]) -> str:
-    """The account owner, else the customer as billed."""
-    owner = str(bank_details.get("accountOwner") or "").strip()
-    if owner:
-        return owner
-    billed = order.header.get("billToAddress") or {}
-    names = [billed.get("firstName"), billed.get("lastName")]
-    person = " ".join(str(n) for n in names if n)
-    return str(billed.get("companyName") or person or order.customer_number)
-
-
 def _transfer(order: model.Order, refund: model.Refund) -> Transfer:
     details = refund.bank_details or {}
     iban, bic = compact_account(details)
     description = f"Refund {order.order_reference} {refund.cause}"[:DESCRIPTION_LENGTH]
-    name = _creditor_name(order, details)
+    name = creditor_name(order.header, details, order.customer_number)
     return Transfer(
         refund.refund_id, order.order_reference, refund.amount, name, iban, bic, description
     )

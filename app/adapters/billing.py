@@ -1,0 +1,62 @@
+"""What documents and payment files read of an order's stored header and bank details.
+
+Both are kept as the request body sent them, in its words (`billToAddress`, `accountOwner`);
+the rules never read them. The parties a document names and whom a refund is paid to are
+read from them here, into the domain's own terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from app.domain import model
+from app.domain.documents import Billed, Buyer, clean_text
+from app.domain.vatid import is_valid_eu_vat_id
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def billed(order: model.Order, version: model.InvoiceVersion) -> Billed:
+    """The customer as billed by this version (the billing address it was issued with), and
+    the goods' dispatch date it names (BT-72), if any."""
+    address = (version.header or order.header).get("billToAddress") or {}
+    person = " ".join(
+        part for key in ("firstName", "lastName") if (part := clean_text(address.get(key)))
+    )
+    street = " ".join(
+        part for key in ("street", "streetNumber") if (part := clean_text(address.get(key)))
+    )
+    care_of = clean_text(address.get("careOf"))
+    vat_id = clean_text(address.get("taxIdentificationNumber"))
+    buyer = Buyer(
+        name=clean_text(address.get("companyName")) or person or order.customer_number,
+        street=street or None,
+        additional=f"c/o {care_of}" if care_of else None,
+        postal_code=clean_text(address.get("postalCode")),
+        city=clean_text(address.get("postalPlace")),
+        country_code=clean_text(address.get("countryCode")) or version.declaration_country,
+        customer_number=order.customer_number,
+        vat_id=vat_id if is_valid_eu_vat_id(vat_id) else None,
+        email=clean_text(address.get("email")),
+    )
+    return Billed(buyer, _date((version.fields or {}).get("dispatchDate")))
+
+
+def creditor_name(header: Mapping[str, Any], bank_details: Mapping[str, Any], customer: str) -> str:
+    """Whom a refund is paid to: the account owner, else the customer as billed."""
+    owner = str(bank_details.get("accountOwner") or "").strip()
+    if owner:
+        return owner
+    billed_to = header.get("billToAddress") or {}
+    names = [billed_to.get("firstName"), billed_to.get("lastName")]
+    person = " ".join(str(n) for n in names if n)
+    return str(billed_to.get("companyName") or person or customer)
