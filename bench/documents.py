@@ -22,11 +22,12 @@ from datetime import date
 from pathlib import Path
 
 from app import factory  # noqa: F401  (every module a worker has loaded)
+from app.adapters.billing import billed
 from app.adapters.cii import cii_xml
 from app.adapters.pdf import PdfRenderer
 from app.config import sellers
 from app.domain import documents
-from app.domain.model import InvoiceSpec, ItemSpec, Order
+from app.domain.model import InvoiceSpec, ItemSpec, Order, OrderHeader
 
 SELLERS = Path(__file__).resolve().parents[1] / "config" / "sellers.demo.toml"
 ADDRESS = {
@@ -46,11 +47,13 @@ def realistic_invoice() -> documents.Document:
     items.append(ItemSpec(9, 1000, -1000, 1900, "NORMAL", "DISCOUNT", "DISC", "Discount"))
     items.append(ItemSpec(10, 1000, 495, 1900, "NORMAL", "SHIPPING_COSTS", "SHIP", "Shipping"))
     header = {"orderDate": "2024-06-01", "vatDeclarationCountry": "DE", "billToAddress": ADDRESS}
-    order = Order("1000", "ODE12345678901", "TFI2021072801", "EUR", header, items)
+    facts = OrderHeader("DE", date(2024, 6, 1), header)
+    order = Order("1000", "ODE12345678901", "TFI2021072801", "EUR", facts, items)
     spec = InvoiceSpec("IDE12345678901", date(2024, 6, 10), date(2024, 7, 10), tuple(range(1, 11)),
                        {"dispatchDate": "2024-06-09"})  # fmt: skip
     invoice, _ = order.create_invoice(spec)
-    return documents.invoice_document(order, invoice, 1, sellers(str(SELLERS))["1000"])
+    seller, version = sellers(str(SELLERS))["1000"], documents.version_of(invoice, 1)
+    return documents.invoice_document(order, invoice, 1, seller, billed(order, version))
 
 
 def timed(render: Callable[[], bytes], count: int) -> list[float]:

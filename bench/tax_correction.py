@@ -79,7 +79,8 @@ def _table_row(table: schema.Table, values: dict[str, Any]) -> dict[str, Any]:
 def _order_rows(n: int) -> dict[str, list[dict[str, Any]]]:
     """One invoiced order as rows per table, built by the aggregate's own verbs."""
     reference = f"B{n:09d}"
-    order = model.Order(BUSINESS, reference, CUSTOMER, "EUR", dict(HEADER), _items(n))
+    header = model.OrderHeader("DE", FIRST_DAY, dict(HEADER))
+    order = model.Order(BUSINESS, reference, CUSTOMER, "EUR", header, _items(n))
     created_version = order.version
     spec = model.InvoiceSpec(
         invoice_reference=f"INV-{reference}",

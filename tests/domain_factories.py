@@ -9,7 +9,25 @@ from typing import Any
 import factory
 
 from app.domain import ledger
-from app.domain.model import CreditItem, Effects, InvoiceSpec, ItemSpec, Order, OrderIdentity
+from app.domain.model import (
+    CreditItem,
+    Effects,
+    InvoiceSpec,
+    ItemSpec,
+    Order,
+    OrderHeader,
+    OrderIdentity,
+)
+
+
+def order_header(as_sent: dict[str, Any]) -> OrderHeader:
+    """A header as the API parses it from these body fields."""
+    order_date = as_sent.get("orderDate")
+    return OrderHeader(
+        as_sent["vatDeclarationCountry"],
+        date.fromisoformat(order_date[:10]) if order_date else None,
+        as_sent,
+    )
 
 
 class ItemSpecFactory(factory.Factory):
@@ -55,6 +73,13 @@ class OrderAggregateFactory(factory.Factory):
     items = factory.LazyFunction(
         lambda: [ItemSpecFactory(item_ref=1), ItemSpecFactory(item_ref=2, unit_gross=2380)]
     )
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs: Any) -> dict[str, Any]:
+        """A header given as body fields is parsed as the API would."""
+        if isinstance(kwargs.get("header"), dict):
+            kwargs["header"] = order_header(kwargs["header"])
+        return kwargs
 
 
 def invoice_open(order: Order, **fields: Any) -> tuple[InvoiceSpec, Effects]:

@@ -16,7 +16,9 @@ from app.domain.documents import Billed, Buyer, clean_text
 from app.domain.vatid import is_valid_eu_vat_id
 
 
-def _date(value: Any) -> date | None:
+def stored_date(value: Any) -> date | None:
+    """A date as the body sent it and the header stored it (ISO, perhaps with a time); None
+    when there is none, or none readable."""
     if isinstance(value, date):
         return value
     try:
@@ -48,7 +50,7 @@ def billed(order: model.Order, version: model.InvoiceVersion) -> Billed:
         vat_id=vat_id if is_valid_eu_vat_id(vat_id) else None,
         email=clean_text(address.get("email")),
     )
-    return Billed(buyer, _date((version.fields or {}).get("dispatchDate")))
+    return Billed(buyer, stored_date((version.fields or {}).get("dispatchDate")))
 
 
 def creditor_name(header: Mapping[str, Any], bank_details: Mapping[str, Any], customer: str) -> str:

@@ -2,7 +2,9 @@
 
 The domain classes are plain Python; nothing instruments them. Each class has one table whose
 non-key columns are attributes of the same name. The keys an object does not carry itself
-(the business and order of a position, the invoice of a version) come from its owner.
+(the business and order of a position, the invoice of a version) come from its owner. What a
+table keeps inside a JSON column in the body's words (an order's declaration country and date,
+in its header as sent) a mapping's `loaded` reads into the object's typed attributes.
 
 A loaded object is remembered with the values of the columns a later write may change; storing
 compares them and writes an UPDATE of the changed columns only, or an INSERT for an object that
@@ -24,6 +26,7 @@ from sqlalchemy import JSON, Table, and_, bindparam, update
 
 from app import jsoncodec
 from app.adapters import schema
+from app.adapters.billing import stored_date
 from app.domain import ledger, model
 
 _ORDER_KEYS = ("business_code", "order_reference")
@@ -49,6 +52,8 @@ class Mapping:
     table: Table
     owner_keys: tuple[str, ...] = ()  # key columns the owner supplies
     mutable: tuple[str, ...] = ()  # columns a later write may change
+    # Completes a loaded object from what its columns keep in the body's words (a JSON header).
+    loaded: Callable[[Any], None] | None = None
 
     @functools.cached_property
     def attributes(self) -> tuple[str, ...]:
@@ -94,6 +99,8 @@ class Mapping:
         """An object from its attribute columns' values, in the order of `columns`."""
         obj = object.__new__(self.cls)
         obj.__dict__.update(zip(self.attributes, values, strict=True))
+        if self.loaded is not None:
+            self.loaded(obj)
         return obj
 
     def state(self, obj: object) -> tuple[Any, ...]:
@@ -115,6 +122,21 @@ class Mapping:
         return dict(zip(self._row_columns, values, strict=True))
 
 
+def _order_facts(order: model.Order) -> None:
+    """The header's facts the rules read, typed, from the header as stored (as sent)."""
+    order.declaration_country = str(order.header["vatDeclarationCountry"])
+    order.order_date = stored_date(order.header.get("orderDate"))
+
+
+def _version_header(version: model.InvoiceVersion) -> None:
+    """Versions issued before 2026-12-04 also stored the order's customer number and currency
+    in their header snapshot; the order has both, and a version compares without them."""
+    if version.header:
+        version.header = {
+            k: v for k, v in version.header.items() if k not in ("customerNumber", "currency")
+        }
+
+
 ORDER = Mapping(
     model.Order,
     schema.orders,
@@ -126,6 +148,7 @@ ORDER = Mapping(
         "header",
         "refund_paid_total",
     ),
+    loaded=_order_facts,
 )
 POSITION = Mapping(
     model.Position,
@@ -137,7 +160,11 @@ POSITION = Mapping(
 )
 INVOICE = Mapping(model.Invoice, schema.invoices, _ORDER_KEYS, mutable=("current_version",))
 VERSION = Mapping(
-    model.InvoiceVersion, schema.invoice_versions, _INVOICE_KEYS, mutable=("status", "nullified_by")
+    model.InvoiceVersion,
+    schema.invoice_versions,
+    _INVOICE_KEYS,
+    mutable=("status", "nullified_by"),
+    loaded=_version_header,
 )
 CREDIT_NOTE = Mapping(model.CreditNote, schema.credit_notes, _INVOICE_KEYS)
 CREDIT = Mapping(model.Credit, schema.credits, _ORDER_KEYS)

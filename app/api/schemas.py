@@ -23,7 +23,7 @@ from marshmallow import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from app.domain.model import REFUND_STATUSES, InvoiceSpec
+from app.domain.model import REFUND_STATUSES, InvoiceSpec, OrderHeader
 from app.domain.money import decimals_of
 from app.service.commands import (
     Cancel,
@@ -297,7 +297,11 @@ class OrderSchema(StrictSchema):
             order_reference=data["orderReference"],
             currency=data["currency"],
             items=tuple(_order_item(item) for item in data["items"]),
-            header=_except(data, "orderReference", "currency", "customerNumber", "items"),
+            header=OrderHeader(
+                declaration_country=data["vatDeclarationCountry"],
+                order_date=data["orderDate"],
+                as_sent=_except(data, "orderReference", "currency", "customerNumber", "items"),
+            ),
             customer_number=data.get("customerNumber"),
             vat_id=data["billToAddress"].get("taxIdentificationNumber"),
         )

@@ -65,6 +65,16 @@ class InvoiceSpec:
 
 
 @dataclass(frozen=True)
+class OrderHeader:
+    """An order's header: what the rules read of it, typed, and the whole of it as sent, which
+    the order keeps (for its answers and documents) but never reads."""
+
+    declaration_country: str
+    order_date: date | None
+    as_sent: dict[str, Any] = field(default_factory=dict)  # JSON-ready
+
+
+@dataclass(frozen=True)
 class CreditItem:
     """A returned or goodwilled position as the client sends it, amounts in minor units.
 
@@ -445,25 +455,11 @@ def order_amount_errors(items: list[ItemSpec], currency: str, path: str) -> list
     return [FieldError(path, "amount-too-large", f"{message} {currency}")]
 
 
-def declaration_country(header: dict[str, Any]) -> str:
-    """Where the order declares its VAT, from its header as sent and stored."""
-    return str(header["vatDeclarationCountry"])
-
-
-def _order_date(header: dict[str, Any]) -> date | None:
-    value = header.get("orderDate")
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None  # an order stored without a readable date: nothing to compare with
-
-
-def invoice_date_errors(spec: InvoiceSpec, header: dict[str, Any], prefix: str) -> list[FieldError]:
+def invoice_date_errors(
+    spec: InvoiceSpec, order_date: date | None, prefix: str
+) -> list[FieldError]:
     """An invoice is dated on or after its order, and due on or after its own date."""
     errors = []
-    order_date = _order_date(header)
     if order_date is not None and spec.invoice_date < order_date:
         errors.append(
             FieldError(
@@ -492,14 +488,14 @@ class Order:
         order_reference: str,
         customer_number: str,
         currency: str,
-        header: dict[str, Any],
+        header: OrderHeader,
         items: list[ItemSpec],
     ):
         self.business_code = business_code
         self.order_reference = order_reference
         self.customer_number = customer_number
         self.currency = currency
-        self.header = header
+        self._restate(header)
         self.version = 1
         self.paid_total = 0
         self.refunded_total = 0
@@ -512,9 +508,14 @@ class Order:
 
     # --- reading -------------------------------------------------------------------------
 
-    @property
-    def declaration_country(self) -> str:
-        return declaration_country(self.header)
+    def _restate(self, header: OrderHeader) -> None:
+        self.header = dict(header.as_sent)
+        self.declaration_country = header.declaration_country
+        self.order_date = header.order_date
+
+    def restated_header(self) -> OrderHeader:
+        """The header as a correction restating the order unchanged would send it."""
+        return OrderHeader(self.declaration_country, self.order_date, dict(self.header))
 
     def position(self, item_ref: int) -> Position | None:
         return next((p for p in self.positions if p.item_ref == item_ref), None)
@@ -596,7 +597,7 @@ class Order:
             raise StateConflict(
                 f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
             )
-        _refuse(*invoice_date_errors(spec, self.header, ""))
+        _refuse(*invoice_date_errors(spec, self.order_date, ""))
         positions = self._known_positions(list(spec.item_refs))
         not_open = [p.item_ref for p in positions if p.state != OPEN]
         if not_open:
@@ -612,7 +613,7 @@ class Order:
         version = InvoiceVersion(
             1,
             spec,
-            self._header_snapshot(self.header),
+            dict(self.header),
             self.declaration_country,
             [p.document_line() for p in positions],
         )
@@ -955,14 +956,11 @@ class Order:
         """What identifies this order, as a correction restates it."""
         return OrderIdentity(self.order_reference, self.currency, self.customer_number)
 
-    def _header_snapshot(self, header: dict[str, Any]) -> dict[str, Any]:
-        return {**header, "customerNumber": self.customer_number, "currency": self.currency}
-
     def correct_invoice(
         self,
         invoice_reference: str,
         spec: InvoiceSpec,
-        header: dict[str, Any],
+        header: OrderHeader,
         items: list[ItemSpec],
         identity: OrderIdentity,
         credit_note_reference: str | None,
@@ -993,7 +991,7 @@ class Order:
         self,
         current: InvoiceVersion,
         spec: InvoiceSpec,
-        header: dict[str, Any],
+        header: OrderHeader,
         items: list[ItemSpec],
     ) -> InvoiceVersion:
         """The version a correction would issue: the invoice's positions as restated."""
@@ -1004,9 +1002,8 @@ class Order:
             for p in self.positions
             if p.item_ref in on_invoice
         ]
-        snapshot = self._header_snapshot(header)
         return InvoiceVersion(
-            current.version + 1, spec, snapshot, declaration_country(header), lines
+            current.version + 1, spec, dict(header.as_sent), header.declaration_country, lines
         )
 
     def _check_corrected_totals(self, current: InvoiceVersion, proposed: InvoiceVersion) -> None:
@@ -1033,7 +1030,7 @@ class Order:
         invoice: Invoice,
         proposed: InvoiceVersion,
         reference: str,
-        header: dict[str, Any],
+        header: OrderHeader,
         items: list[ItemSpec],
     ) -> tuple[CorrectionResult, Effects]:
         """Nullify the current version by credit note `reference` and issue `proposed`: the
@@ -1048,7 +1045,7 @@ class Order:
         for p in self.positions:
             if p.item_ref in on_invoice:
                 p.apply(restated[p.item_ref])
-        self.header = dict(header)
+        self._restate(header)
         effects = Effects()
         effects.add(
             self._entry(
@@ -1073,7 +1070,7 @@ class Order:
         self,
         invoice: Invoice,
         spec: InvoiceSpec,
-        header: dict[str, Any],
+        header: OrderHeader,
         items: list[ItemSpec],
         identity: OrderIdentity,
     ) -> None:
@@ -1082,7 +1079,7 @@ class Order:
         _refuse(
             *self._reference_errors(invoice, spec, identity),
             *self._currency_errors(identity),
-            *invoice_date_errors(spec, {**self.header, **header}, "invoice."),
+            *invoice_date_errors(spec, header.order_date or self.order_date, "invoice."),
         )
         self._check_settled()
         self._check_nothing_credited(invoice.current)

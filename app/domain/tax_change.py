@@ -12,10 +12,17 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from app.domain.errors import FieldError, StateConflict, field_errors
-from app.domain.model import Invoice, InvoiceSpec, InvoiceVersion, ItemSpec, Order, OrderIdentity
+from app.domain.model import (
+    Invoice,
+    InvoiceSpec,
+    InvoiceVersion,
+    ItemSpec,
+    Order,
+    OrderHeader,
+    OrderIdentity,
+)
 from app.domain.money import RATE_SCALE, round_half_up
 from app.domain.tax import VAT_TYPES, ZERO_RATE_TYPES
 
@@ -98,7 +105,7 @@ class Restatement:
     """What a client would send in the PUT, already as domain specs."""
 
     spec: InvoiceSpec
-    header: dict[str, Any]
+    header: OrderHeader
     items: list[ItemSpec]
     body_refs: OrderIdentity
 
@@ -139,4 +146,4 @@ def restate(order: Order, invoice: Invoice, change: TaxChange) -> Restatement:
         item_refs=tuple(current.item_refs),
         fields=dict(current.fields),
     )
-    return Restatement(invoice_spec, dict(order.header), items, order.identity())
+    return Restatement(invoice_spec, order.restated_header(), items, order.identity())

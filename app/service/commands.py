@@ -19,6 +19,7 @@ from app.domain.model import (
     CreditItem,
     InvoiceSpec,
     ItemSpec,
+    OrderHeader,
     order_amount_errors,
     position_amount_errors,
 )
@@ -56,7 +57,7 @@ class CreateOrder:
     order_reference: str
     currency: str
     items: tuple[OrderItem, ...]
-    header: dict[str, Any]  # everything else about the order, kept as sent, JSON-ready
+    header: OrderHeader  # everything else about the order: what rules read, and all as sent
     customer_number: str | None = None
     vat_id: str | None = None  # the customer's, for reverse charge
 

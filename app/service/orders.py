@@ -227,7 +227,7 @@ class OrderService:
                 ctx.order_reference,
                 ctx.customer,
                 command.currency,
-                dict(command.header),
+                command.header,
                 items,
             )
             uow.orders.add(order, events.order_created(order))
@@ -376,7 +376,7 @@ def correct_locked(
     order: model.Order,
     invoice_reference: str,
     spec: model.InvoiceSpec,
-    header: dict[str, Any],
+    header: model.OrderHeader,
     items: list[model.ItemSpec],
     identity: OrderIdentity,
     credit_note_reference: str | None,

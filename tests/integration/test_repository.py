@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -85,7 +86,7 @@ def corrected(invoice_reference: str, **price_changes: int) -> Event:
         _result, effects = order.correct_invoice(
             invoice_reference,
             spec,
-            dict(order.header),
+            order.restated_header(),
             restated(order, **price_changes),
             body_refs(order),
             None,
@@ -152,6 +153,44 @@ def test_an_order_round_trips_with_positions_invoices_versions_and_money(
     assert (loaded.customer_number, loaded.currency) == ("TFI2021072801", "EUR")
     assert refunds == [(950, "pending")]
     assert kinds == ["invoice", "payment", "credit-note", "invoice", "refund"]
+
+
+def test_an_order_s_header_facts_are_read_from_its_header_as_stored(
+    session_factory: Factory,
+) -> None:
+    """Where the order declares its VAT and its date are kept only in its header, as sent; a
+    version issued before 2026-12-04 also named the customer number and currency in its
+    header snapshot, and restating it unchanged is still no change."""
+    header = {"orderDate": "2024-06-01T10:00:00Z", "vatDeclarationCountry": "AT", "note": "x"}
+    save(session_factory, OrderAggregateFactory(order_reference="ORD1", header=header))
+    apply(session_factory, "1000", "ORD1", invoiced(invoice_reference="INV1"))
+    former = {"customerNumber": "TFI2021072801", "currency": "EUR"}
+    with session_factory() as session:
+        session.execute(
+            text("UPDATE invoice_versions SET header = (header::jsonb || :former)::json"),
+            {"former": json.dumps(former)},
+        )
+        session.commit()
+
+    with UnitOfWork(session_factory) as uow:
+        order = uow.orders.get("1000", "ORD1", history="INV1")
+        assert order is not None
+        facts = (order.declaration_country, order.order_date)
+        current = order.invoices[0].current
+        spec = InvoiceSpecFactory(
+            invoice_reference="INV1",
+            invoice_date=current.invoice_date,
+            due_date=current.due_date,
+            item_refs=tuple(current.item_refs),
+            fields=dict(current.fields),
+        )
+        result, _ = order.correct_invoice(
+            "INV1", spec, order.restated_header(), restated(order), body_refs(order), None
+        )
+
+    assert facts == ("AT", date(2024, 6, 1))
+    assert current.header == header
+    assert result.changed is False
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from app.domain.errors import NotFound, StaleVersion, StateConflict
 from app.service.commands import CorrectInvoice, CreateOrder, OrderItem, ReceivePayment
 from app.service.orders import Context, Idempotency
 from app.service.unit_of_work import IdempotencyKeyReused
+from tests.domain_factories import order_header
 from tests.service.conftest import Books, FakeOrderService
 
 BUSINESS, CUSTOMER, ORDER = "1000", "TFI2021072801", "ORD1"
@@ -30,7 +31,7 @@ def item(ref: int, price: str, vat: str) -> OrderItem:
 
 def order_command(*items: OrderItem) -> CreateOrder:
     header = {"orderDate": "2024-06-01", "vatDeclarationCountry": "DE", "supplyingCountry": "DE"}
-    return CreateOrder(ORDER, "EUR", items, header, CUSTOMER)
+    return CreateOrder(ORDER, "EUR", items, order_header(header), CUSTOMER)
 
 
 def invoice_spec() -> model.InvoiceSpec:

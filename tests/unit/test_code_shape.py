@@ -138,14 +138,9 @@ def test_public_names_that_look_alike_are_not_internals() -> None:
 
 
 # A name as the request body spells it (`billToAddress`): the API maps bodies to commands and
-# presents results, adapters read and write what is stored in the body's words. The domain
-# still reads two facts of an order's stored header and names the customer in a version's
-# snapshot of it (docs/decisions.md, "What is stored in the body's words"); nothing else
-# may join them.
+# presents results, adapters read and write what is stored in the body's words
+# (docs/decisions.md, "What is stored in the body's words").
 WIRE_NAME = re.compile(r"^[a-z]+[A-Z][A-Za-z]*$")
-HEADER_READS = {
-    "domain/model.py": {"vatDeclarationCountry", "orderDate", "customerNumber"},
-}
 
 
 def wire_names(source: str) -> set[str]:
@@ -164,7 +159,6 @@ def test_the_domain_and_the_service_spell_no_wire_name(layer: str) -> None:
         f"{path.relative_to(APP)}: {name}"
         for path in sorted((APP / layer).rglob("*.py"))
         for name in wire_names(path.read_text(encoding="utf-8"))
-        - HEADER_READS.get(str(path.relative_to(APP)), set())
     }
     assert found == set(), "map these at the API or in an adapter:\n" + "\n".join(sorted(found))
 

@@ -71,7 +71,7 @@ def corrected(order: Order) -> None:
     """Correct INV-1: position 1 down to 17.99, dated 2024-07-05, credit note CN-1."""
     spec = InvoiceSpecFactory(invoice_reference="INV-1", invoice_date=date(2024, 7, 5),
                               item_refs=(1, 2, 3, 4))  # fmt: skip
-    order.correct_invoice("INV-1", spec, order.header, restated(order, p1=1799),
+    order.correct_invoice("INV-1", spec, order.restated_header(), restated(order, p1=1799),
                           order.identity(), "CN-1")  # fmt: skip
 
 

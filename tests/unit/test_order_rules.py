@@ -412,7 +412,7 @@ def test_positions_of_one_rate_credited_in_full_take_back_their_invoice_s_vat() 
 def test_a_credit_is_booked_in_the_country_of_each_position_s_invoice() -> None:
     order = OrderAggregateFactory()
     invoice_open(order, invoice_reference="INV-DE", item_refs=(1,))
-    order.header = {**order.header, "vatDeclarationCountry": "AT"}
+    order.declaration_country = "AT"
     invoice_open(order, invoice_reference="INV-AT", item_refs=(2,))
     (credit,) = credits(ret(order, [(2, 1000), (1, 1000)]))
     assert [(t.key.country, t.gross) for t in credit.tax_amounts()] == [
@@ -560,7 +560,7 @@ def correct(
     return order.correct_invoice(
         invoice_reference,
         spec,
-        dict(order.header),
+        order.restated_header(),
         restated(order, **price_changes),
         body_refs(order),
         None,
@@ -599,7 +599,7 @@ def test_repeating_the_invoice_as_it_reads_changes_nothing() -> None:
     result, effects = order.correct_invoice(
         spec.invoice_reference,
         spec,
-        dict(order.header),
+        order.restated_header(),
         restated(order),
         body_refs(order),
         None,
@@ -618,7 +618,7 @@ def test_a_correction_needs_every_position_settled() -> None:
         order.correct_invoice(
             spec.invoice_reference,
             spec,
-            dict(order.header),
+            order.restated_header(),
             restated(order),
             body_refs(order),
             None,
@@ -657,7 +657,7 @@ def test_quantity_may_not_change() -> None:
     items[1] = dataclasses.replace(items[1], quantity_milli=500)
     spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
     with pytest.raises(RuleViolation) as error:
-        order.correct_invoice(ref, spec, dict(order.header), items, body_refs(order), None)
+        order.correct_invoice(ref, spec, order.restated_header(), items, body_refs(order), None)
     refused(error, "quantity-change-forbidden", "order.items[1].quantity_milli")
 
 
@@ -666,7 +666,7 @@ def test_the_customer_may_not_change() -> None:
     spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
     refs = dataclasses.replace(body_refs(order), customer_number="SOMEONE-ELSE")
     with pytest.raises(RuleViolation) as error:
-        order.correct_invoice(ref, spec, dict(order.header), restated(order), refs, None)
+        order.correct_invoice(ref, spec, order.restated_header(), restated(order), refs, None)
     refused(error, "customer-change-forbidden", "order.customer_number")
 
 
@@ -675,7 +675,7 @@ def test_the_currency_may_not_change() -> None:
     spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
     refs = dataclasses.replace(body_refs(order), currency="USD")
     with pytest.raises(RuleViolation) as error:
-        order.correct_invoice(ref, spec, dict(order.header), restated(order), refs, None)
+        order.correct_invoice(ref, spec, order.restated_header(), restated(order), refs, None)
     refused(error, "currency-change-forbidden", "order.currency")
 
 
@@ -684,7 +684,7 @@ def test_the_invoice_keeps_its_positions() -> None:
     spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1,))
     with pytest.raises(RuleViolation) as error:
         order.correct_invoice(
-            ref, spec, dict(order.header), restated(order), body_refs(order), None
+            ref, spec, order.restated_header(), restated(order), body_refs(order), None
         )
     refused(error, "invoice-positions-changed", "invoice.items")
 
@@ -694,7 +694,7 @@ def test_the_order_keeps_its_positions() -> None:
     spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
     with pytest.raises(RuleViolation) as error:
         order.correct_invoice(
-            ref, spec, dict(order.header), restated(order)[:1], body_refs(order), None
+            ref, spec, order.restated_header(), restated(order)[:1], body_refs(order), None
         )
     refused(error, "order-positions-changed", "order.items")
 
@@ -707,7 +707,7 @@ def test_positions_on_another_invoice_must_be_restated_unchanged() -> None:
         order.correct_invoice(
             first.invoice_reference,
             first,
-            dict(order.header),
+            order.restated_header(),
             restated(order, p2=2000),
             body_refs(order),
             None,
@@ -718,7 +718,7 @@ def test_positions_on_another_invoice_must_be_restated_unchanged() -> None:
 def test_a_credit_note_reference_is_used_once() -> None:
     order, ref = settled()
     spec = InvoiceSpecFactory(invoice_reference=ref, item_refs=(1, 2))
-    header, refs = dict(order.header), body_refs(order)
+    header, refs = order.restated_header(), body_refs(order)
     booked(order.correct_invoice(ref, spec, header, restated(order, p2=2000), refs, "CN1")[1])
     with pytest.raises(StateConflict) as error:
         order.correct_invoice(ref, spec, header, restated(order, p2=1500), refs, "CN1")
@@ -783,7 +783,7 @@ def test_a_correction_may_not_make_the_invoice_worth_less_than_zero() -> None:
         order.correct_invoice(
             spec.invoice_reference,
             spec,
-            dict(order.header),
+            order.restated_header(),
             restated(order, p1=400),
             body_refs(order),
             None,
@@ -848,7 +848,7 @@ def test_an_invoice_is_dated_on_or_after_its_order_and_due_on_or_after_its_date(
 def test_a_correction_dates_the_invoice_on_or_after_the_order_as_restated() -> None:
     order = OrderAggregateFactory()
     spec, _effects = invoice_open(order)
-    header = {**order.header, "orderDate": "2024-06-11"}
+    header = dataclasses.replace(order.restated_header(), order_date=date(2024, 6, 11))
     with pytest.raises(RuleViolation) as error:
         order.correct_invoice(
             spec.invoice_reference, spec, header, restated(order), body_refs(order), None

@@ -70,7 +70,7 @@ def test_a_failed_refund_is_owed_again_and_retried_to_new_bank_details() -> None
 
 
 def test_every_payout_step_books_a_balanced_entry_on_its_order() -> None:
-    order = model.Order("1000", "O1", "C1", "EUR", {"vatDeclarationCountry": "DE"}, [])
+    order = model.Order("1000", "O1", "C1", "EUR", model.OrderHeader("DE", None), [])
     refund = model.Refund(2380, "cancellation C-1", BANK)
     entries = [
         *order.start_refund_payout(refund, "export-1", TODAY).created,

@@ -176,7 +176,7 @@ class TestRestatement:
     def test_an_order_now_declared_elsewhere_is_refused(self) -> None:
         order = OrderAggregateFactory()
         invoice = invoiced(order)
-        order.header = {**order.header, "vatDeclarationCountry": "AT"}
+        order.declaration_country = "AT"
         with pytest.raises(DomainError) as error:
             restate(order, invoice, CUT)
         assert error.value.code == "declaration-country-changed"

@@ -120,7 +120,7 @@ def settled_books() -> Books:
     result, corrected = order.correct_invoice(
         "INV-A",
         spec("INV-A", 1),
-        dict(order.header),
+        order.restated_header(),
         restated(order, p1=990),
         body_refs(order),
         None,
