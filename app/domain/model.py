@@ -508,11 +508,6 @@ class Order:
 
     # --- reading -------------------------------------------------------------------------
 
-    def _restate(self, header: OrderHeader) -> None:
-        self.header = dict(header.as_sent)
-        self.declaration_country = header.declaration_country
-        self.order_date = header.order_date
-
     def restated_header(self) -> OrderHeader:
         """The header as a correction restating the order unchanged would send it."""
         return OrderHeader(self.declaration_country, self.order_date, dict(self.header))
@@ -580,6 +575,12 @@ class Order:
         effects.add(
             refund, self._entry("refund", refund.refund_id, when, ledger.refund_lines(amount))
         )
+
+    def _restate(self, header: OrderHeader) -> None:
+        """Take the header as created or as a correction restates it."""
+        self.header = dict(header.as_sent)
+        self.declaration_country = header.declaration_country
+        self.order_date = header.order_date
 
     def _touch(self) -> None:
         self.version += 1
