@@ -13,6 +13,7 @@ import click
 from app.adapters.db import make_engine, make_session_factory
 from app.adapters.sepa import FORMATS, checked_account, checked_debtor, credit_transfer_writer
 from app.config import database_url
+from app.domain.bank_account import BankAccount
 from app.domain.money import to_major
 from app.service.refunds import SEPA_CURRENCY, RefundPayouts, today
 
@@ -162,10 +163,8 @@ def retry(
     refund_id: str,
 ) -> None:
     """Owe a failed refund again, to new bank details if given; the next export pays it."""
-    details = None
+    account = None
     if iban is not None:
         compact_iban, compact_bic = checked_account(iban, bic)
-        details = {"iban": compact_iban, **({"bic": compact_bic} if compact_bic else {})}
-        if account_owner:
-            details["accountOwner"] = account_owner
-    _each((refund_id,), lambda p, r: p.retry(business, r, details), "pending again")
+        account = BankAccount(compact_iban, compact_bic, account_owner or None)
+    _each((refund_id,), lambda p, r: p.retry(business, r, account), "pending again")

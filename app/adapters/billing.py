@@ -1,8 +1,9 @@
-"""What documents and payment files read of an order's stored header and bank details.
+"""What documents and payment files read of an order's stored header, and a refund's bank
+account as stored.
 
 Both are kept as the request body sent them, in its words (`billToAddress`, `accountOwner`);
-the rules never read them. The parties a document names and whom a refund is paid to are
-read from them here, into the domain's own terms.
+the rules never read them. The parties a document names, whom a refund is paid to and the
+refund's account are read from them here, into the domain's own terms.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from app.domain import model
+from app.domain.bank_account import BankAccount
 from app.domain.documents import Billed, Buyer, clean_text
 from app.domain.vatid import is_valid_eu_vat_id
 
@@ -53,9 +55,24 @@ def billed(order: model.Order, version: model.InvoiceVersion) -> Billed:
     return Billed(buyer, stored_date((version.fields or {}).get("dispatchDate")))
 
 
-def creditor_name(header: Mapping[str, Any], bank_details: Mapping[str, Any], customer: str) -> str:
+def account(stored: Mapping[str, Any] | None) -> BankAccount | None:
+    """A refund's bank account from its bank details as the body sent them."""
+    if not stored:
+        return None
+    return BankAccount(str(stored["iban"]), stored.get("bic"), stored.get("accountOwner"))
+
+
+def stored_account(account: BankAccount | None) -> dict[str, Any] | None:
+    """A refund's bank account as stored: its bank details in the body's words."""
+    if account is None:
+        return None
+    names = {"iban": account.iban, "bic": account.bic, "accountOwner": account.owner}
+    return {name: value for name, value in names.items() if value is not None}
+
+
+def creditor_name(header: Mapping[str, Any], account: BankAccount, customer: str) -> str:
     """Whom a refund is paid to: the account owner, else the customer as billed."""
-    owner = str(bank_details.get("accountOwner") or "").strip()
+    owner = (account.owner or "").strip()
     if owner:
         return owner
     billed_to = header.get("billToAddress") or {}

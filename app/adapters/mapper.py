@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, and_, bindparam, update
 
 from app import jsoncodec
-from app.adapters import schema
+from app.adapters import billing, schema
 from app.adapters.billing import stored_date
 from app.domain import ledger, model
 
@@ -54,6 +54,11 @@ class Mapping:
     mutable: tuple[str, ...] = ()  # columns a later write may change
     # Completes a loaded object from what its columns keep in the body's words (a JSON header).
     loaded: Callable[[Any], None] | None = None
+    # Attributes of a domain type whose column stores them in the body's words: per column,
+    # (to the stored form, from it).
+    converted: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = field(
+        default_factory=dict, compare=False
+    )
 
     @functools.cached_property
     def attributes(self) -> tuple[str, ...]:
@@ -99,14 +104,29 @@ class Mapping:
         """An object from its attribute columns' values, in the order of `columns`."""
         obj = object.__new__(self.cls)
         obj.__dict__.update(zip(self.attributes, values, strict=True))
+        for name, (_, load) in self.converted.items():
+            obj.__dict__[name] = load(obj.__dict__[name])
         if self.loaded is not None:
             self.loaded(obj)
         return obj
 
+    def _stored(self, names: tuple[str, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """These attributes' values as their columns store them."""
+        if not self.converted:
+            return values
+        return tuple(
+            self.converted[n][0](v) if n in self.converted else v
+            for n, v in zip(names, values, strict=True)
+        )
+
+    def stored_mutable(self, obj: object) -> tuple[Any, ...]:
+        """The values of the mutable columns as stored."""
+        return self._stored(self.mutable, self._mutable_of(obj))
+
     def state(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns, a JSON column's as its JSON text, so a later
         change in place shows."""
-        values = self._mutable_of(obj)
+        values = self.stored_mutable(obj)
         if not self._json:
             return values
         texts = list(values)
@@ -118,8 +138,8 @@ class Mapping:
         """The row to insert; a new row's created_at is set on the object too."""
         if self._created and getattr(obj, "created_at", None) is None:
             obj.created_at = datetime.now(UTC)  # type: ignore[attr-defined]
-        values = self._owner_keys_of(keys) + self._attributes_of(obj)
-        return dict(zip(self._row_columns, values, strict=True))
+        values = self._stored(self.attributes, self._attributes_of(obj))
+        return dict(zip(self._row_columns, self._owner_keys_of(keys) + values, strict=True))
 
 
 def _order_facts(order: model.Order) -> None:
@@ -170,12 +190,14 @@ CREDIT_NOTE = Mapping(model.CreditNote, schema.credit_notes, _INVOICE_KEYS)
 CREDIT = Mapping(model.Credit, schema.credits, _ORDER_KEYS)
 CANCELLATION = Mapping(model.Cancellation, schema.cancellations, _ORDER_KEYS)
 PAYMENT = Mapping(model.Payment, schema.payments, _ORDER_KEYS)
-# A refund changes only as it is paid out (app/service/refunds.py).
+# A refund changes only as it is paid out (app/service/refunds.py); its bank account is stored
+# as the body sent it.
 REFUND = Mapping(
     model.Refund,
     schema.refunds,
     _ORDER_KEYS,
     mutable=("status", "bank_details", "attempt", "payout_reference", "failure_reason"),
+    converted={"bank_details": (billing.stored_account, billing.account)},
 )
 ENTRY = Mapping(ledger.JournalEntry, schema.journal_entries)
 LINE = Mapping(ledger.JournalLine, schema.journal_lines, ("business_code", "entry_id"))
@@ -211,7 +233,8 @@ class Changes:
                 n for n, a, b in zip(mapping.mutable, before, now, strict=True) if a != b
             )
             params = {param: _key(column, obj, keys) for param, column in mapping.key_params}
-            params.update((n, getattr(obj, n)) for n in changed)
+            stored = zip(mapping.mutable, mapping.stored_mutable(obj), strict=True)
+            params.update((n, value) for n, value in stored if n in changed)
             self.updates.setdefault((mapping.table, changed), []).append(params)
         return now
 

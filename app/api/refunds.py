@@ -61,7 +61,7 @@ class RetrySchema(s.StrictSchema):
 
     @post_load
     def _command(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {"bank_details": s.jsonable(data.get("bankDetails"))}
+        return {"bank_details": s.bank_account(data.get("bankDetails"))}
 
 
 class RefundWrittenSchema(s.WriteResponseSchema):

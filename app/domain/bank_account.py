@@ -3,33 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 
-def account_problem(bank_details: dict[str, Any] | None) -> str | None:
-    """Why a credit transfer to these bank details cannot be made, or None."""
-    details = bank_details or {}
-    if not details.get("iban"):
+@dataclass(frozen=True)
+class BankAccount:
+    """Where a refund is transferred to, as the client named it (checked when paid out)."""
+
+    iban: str
+    bic: str | None = None
+    owner: str | None = None
+
+
+def account_problem(account: BankAccount | None) -> str | None:
+    """Why a credit transfer to this account cannot be made, or None."""
+    if account is None or not account.iban:
         return "no IBAN"
     try:
-        IBAN(str(details["iban"]))
+        IBAN(account.iban)
     except SchwiftyException as error:
         return f"invalid IBAN: {error}"
-    if details.get("bic"):
+    if account.bic:
         try:
-            BIC(str(details["bic"]))
+            BIC(account.bic)
         except SchwiftyException as error:
             return f"invalid BIC: {error}"
     return None
 
 
-def compact_account(bank_details: dict[str, Any]) -> tuple[str, str | None]:
+def compact_account(account: BankAccount) -> tuple[str, str | None]:
     """IBAN and BIC (if any) as a credit transfer names them: upper case, no spaces."""
-    bic = bank_details.get("bic")
-    return IBAN(str(bank_details["iban"])).compact, BIC(str(bic)).compact if bic else None
+    bic = account.bic
+    return IBAN(account.iban).compact, BIC(bic).compact if bic else None
 
 
 @dataclass(frozen=True)

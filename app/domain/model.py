@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from app.domain import ledger
+from app.domain.bank_account import BankAccount
 from app.domain.errors import FieldError, RuleViolation, StateConflict, field_errors
 from app.domain.money import MAX_ORDER_GROSS, bp_to_rate, to_major
 from app.domain.tax import (
@@ -358,7 +359,7 @@ class Refund:
     payment method through a payment provider.
     """
 
-    def __init__(self, amount: int, cause: str, bank_details: dict[str, Any] | None):
+    def __init__(self, amount: int, cause: str, bank_details: BankAccount | None):
         self.refund_id = str(uuid.uuid4())
         self.amount = amount
         self.status = PENDING
@@ -400,7 +401,7 @@ class Refund:
         self.status, self.failure_reason = FAILED, reason
         return ledger.payout_failed_lines(self.amount)
 
-    def retry(self, bank_details: dict[str, Any] | None) -> None:
+    def retry(self, bank_details: BankAccount | None) -> None:
         """Owe a failed refund anew, to new bank details if given; it books nothing (the
         failure already put the amount back on refunds payable)."""
         self._require(FAILED, "retried")
@@ -559,7 +560,7 @@ class Order:
         return [p for ref in refs if (p := self.position(ref)) is not None]
 
     def _settle_overpayment(
-        self, cause: str, bank_details: dict[str, Any] | None, effects: Effects, when: date
+        self, cause: str, bank_details: BankAccount | None, effects: Effects, when: date
     ) -> None:
         """Refund whatever was paid beyond what the order is now worth, exactly once."""
         overpaid = -self.balance
@@ -638,7 +639,7 @@ class Order:
         reason: str | None,
         item_refs: list[int],
         when: date,
-        bank_details: dict[str, Any] | None,
+        bank_details: BankAccount | None,
         invoice_reference: str | None = None,
     ) -> Effects:
         """Cancel whole open positions; refund if more was paid than the order is now worth."""
@@ -706,7 +707,7 @@ class Order:
             )
         return positions
 
-    def _book_credit(self, credit: Credit, bank_details: dict[str, Any] | None) -> Effects:
+    def _book_credit(self, credit: Credit, bank_details: BankAccount | None) -> Effects:
         self.credited_total += credit.gross
         effects = Effects(credit.reference)
         effects.add(
@@ -807,7 +808,7 @@ class Order:
         reason: str | None,
         items: list[CreditItem],
         when: date,
-        bank_details: dict[str, Any] | None,
+        bank_details: BankAccount | None,
         invoice_reference: str | None = None,
     ) -> Effects:
         """Take back whole or partial quantities of invoiced positions at their booked figures."""
@@ -852,7 +853,7 @@ class Order:
         reason: str | None,
         items: list[CreditItem],
         when: date,
-        bank_details: dict[str, Any] | None,
+        bank_details: BankAccount | None,
         invoice_reference: str | None = None,
         credit_date: date | None = None,
     ) -> Effects:
@@ -937,7 +938,7 @@ class Order:
         """The payout of one of this order's refunds failed: it is owed again."""
         return self._refund_step(refund, refund.fail(reason), FAILED, when)
 
-    def retry_refund(self, refund: Refund, bank_details: dict[str, Any] | None) -> Effects:
+    def retry_refund(self, refund: Refund, bank_details: BankAccount | None) -> Effects:
         """A failed refund is pending again, to new bank details if given."""
         refund.retry(bank_details)
         self._touch()

@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from app.domain.bank_account import BankAccount
 from app.domain.errors import FieldError, field_errors
 from app.domain.model import (
     CreditItem,
@@ -78,7 +79,7 @@ class Cancel:
     item_refs: tuple[int, ...]
     reason: str
     when: date
-    bank_details: dict[str, Any] | None = None
+    bank_details: BankAccount | None = None
     invoice_reference: str | None = None
 
 
@@ -103,7 +104,7 @@ class ReturnItems:
     reason: str
     items: tuple[CreditLine, ...]
     when: date | None = None
-    bank_details: dict[str, Any] | None = None
+    bank_details: BankAccount | None = None
     invoice_reference: str | None = None
 
 
@@ -116,7 +117,7 @@ class GrantGoodwill:
     items: tuple[CreditLine, ...]
     when: date | None = None
     credit_date: date | None = None
-    bank_details: dict[str, Any] | None = None
+    bank_details: BankAccount | None = None
     invoice_reference: str | None = None
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.adapters import event_data as events
 from app.adapters.billing import creditor_name
 from app.domain import model
-from app.domain.bank_account import Transfer, account_problem, compact_account
+from app.domain.bank_account import BankAccount, Transfer, account_problem, compact_account
 from app.domain.errors import NotFound, StaleVersion
 from app.domain.model import Effects
 from app.service.orders import Idempotency, Outcome, stored_answer
@@ -87,10 +87,11 @@ def today() -> date:
 
 
 def _transfer(order: model.Order, refund: model.Refund) -> Transfer:
-    details = refund.bank_details or {}
-    iban, bic = compact_account(details)
+    account = refund.bank_details
+    assert account is not None  # due_transfers hands over checked accounts only
+    iban, bic = compact_account(account)
     description = f"Refund {order.order_reference} {refund.cause}"[:DESCRIPTION_LENGTH]
-    name = creditor_name(order.header, details, order.customer_number)
+    name = creditor_name(order.header, account, order.customer_number)
     return Transfer(
         refund.refund_id, order.order_reference, refund.amount, name, iban, bic, description
     )
@@ -232,7 +233,7 @@ class RefundPayouts:
             business, refund_id, lambda o, r: o.fail_refund(r, reason, when or today())
         )
 
-    def retry(self, business: str, refund_id: str, bank_details: dict[str, Any] | None) -> Settled:
+    def retry(self, business: str, refund_id: str, bank_details: BankAccount | None) -> Settled:
         """A failed refund is pending again, to new bank details if given."""
         return self._settle(business, refund_id, lambda o, r: o.retry_refund(r, bank_details))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from app.adapters import mapper
-from app.domain.model import NULLIFIED, Order
+from app.domain.bank_account import BankAccount
+from app.domain.model import NULLIFIED, Order, Refund
 from tests.domain_factories import OrderAggregateFactory, invoice_open
 
 
@@ -89,3 +90,21 @@ def test_an_issued_version_is_written_only_as_nullified() -> None:
 def test_an_unchanged_order_writes_nothing() -> None:
     order, _created = invoiced_and_paid()
     assert updates_after(order, loaded(order)) == {}
+
+
+def test_a_refund_s_account_is_stored_in_the_body_s_words_and_read_back() -> None:
+    refund = Refund(500, "return R1", BankAccount("DE02 1203 0000 0000 2020 51", owner="M. M."))
+    keys = {"business_code": "1000", "order_reference": "ORD1"}
+
+    row = mapper.REFUND.row(refund, keys)
+    loaded = mapper.REFUND.build(row[name] for name in mapper.REFUND.attributes)
+    before, read_back = mapper.REFUND.state(loaded), loaded.bank_details
+    loaded.bank_details = BankAccount("DE02100500000054540402")
+    changes = mapper.Changes()
+    changes.update(mapper.REFUND, loaded, keys, before)
+
+    assert row["bank_details"] == {"iban": "DE02 1203 0000 0000 2020 51", "accountOwner": "M. M."}
+    assert read_back == refund.bank_details
+    [(columns, [params])] = [(c, rows) for (_t, c), rows in changes.updates.items()]
+    assert columns == ("bank_details",)
+    assert params["bank_details"] == {"iban": "DE02100500000054540402"}

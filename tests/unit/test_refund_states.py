@@ -7,10 +7,11 @@ from datetime import date
 import pytest
 
 from app.domain import ledger, model
+from app.domain.bank_account import BankAccount
 from app.domain.errors import StateConflict
 from app.domain.invariants import payout_bookings
 
-BANK = {"iban": "DE02120300000000202051", "accountOwner": "Max Mustermann"}
+BANK = BankAccount("DE02120300000000202051", owner="Max Mustermann")
 TODAY = date(2026, 12, 4)
 
 
@@ -59,12 +60,12 @@ def test_a_failed_refund_is_owed_again_and_retried_to_new_bank_details() -> None
     }
     refused("refund-not-in-payout", refund.complete)
 
-    refund.retry({"iban": "DE02100500000054540402"})
+    refund.retry(BankAccount("DE02100500000054540402"))
     refund.start_payout("export-2")
     refund.complete()
 
     assert (refund.status, refund.attempt, refund.failure_reason) == (model.COMPLETED, 2, None)
-    assert refund.bank_details == {"iban": "DE02100500000054540402"}
+    assert refund.bank_details == BankAccount("DE02100500000054540402")
     kinds = [booking.kind for booking in payout_bookings(refund)]
     assert sorted(kinds) == ["refund-failed", "refund-paid", "refund-payout", "refund-payout"]
 
