@@ -3,8 +3,9 @@
 The domain classes are plain Python; nothing instruments them. Each class has one table whose
 non-key columns are attributes of the same name. The keys an object does not carry itself
 (the business and order of a position, the invoice of a version) come from its owner. What a
-table keeps inside a JSON column in the body's words (an order's declaration country and date,
-in its header as sent) a mapping's `loaded` reads into the object's typed attributes.
+table keeps in the body's words, a mapping reads into the domain's types: `loaded` completes a
+loaded object (an order's declaration country and date, from its header as sent), `converted`
+turns a column into a domain value and back (a refund's bank account).
 
 A loaded object is remembered with the values of the columns a later write may change; storing
 compares them and writes an UPDATE of the changed columns only, or an INSERT for an object that
@@ -26,7 +27,6 @@ from sqlalchemy import JSON, Table, and_, bindparam, update
 
 from app import jsoncodec
 from app.adapters import billing, schema
-from app.adapters.billing import stored_date
 from app.domain import ledger, model
 
 _ORDER_KEYS = ("business_code", "order_reference")
@@ -104,16 +104,15 @@ class Mapping:
         """An object from its attribute columns' values, in the order of `columns`."""
         obj = object.__new__(self.cls)
         obj.__dict__.update(zip(self.attributes, values, strict=True))
-        for name, (_, load) in self.converted.items():
-            obj.__dict__[name] = load(obj.__dict__[name])
+        if self.converted:
+            for name, (_, load) in self.converted.items():
+                obj.__dict__[name] = load(obj.__dict__[name])
         if self.loaded is not None:
             self.loaded(obj)
         return obj
 
     def _stored(self, names: tuple[str, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
         """These attributes' values as their columns store them."""
-        if not self.converted:
-            return values
         return tuple(
             self.converted[n][0](v) if n in self.converted else v
             for n, v in zip(names, values, strict=True)
@@ -121,7 +120,8 @@ class Mapping:
 
     def stored_mutable(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns as stored."""
-        return self._stored(self.mutable, self._mutable_of(obj))
+        values = self._mutable_of(obj)
+        return self._stored(self.mutable, values) if self.converted else values
 
     def state(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns, a JSON column's as its JSON text, so a later
@@ -138,14 +138,16 @@ class Mapping:
         """The row to insert; a new row's created_at is set on the object too."""
         if self._created and getattr(obj, "created_at", None) is None:
             obj.created_at = datetime.now(UTC)  # type: ignore[attr-defined]
-        values = self._stored(self.attributes, self._attributes_of(obj))
+        values = self._attributes_of(obj)
+        if self.converted:
+            values = self._stored(self.attributes, values)
         return dict(zip(self._row_columns, self._owner_keys_of(keys) + values, strict=True))
 
 
 def _order_facts(order: model.Order) -> None:
     """The header's facts the rules read, typed, from the header as stored (as sent)."""
     order.declaration_country = str(order.header["vatDeclarationCountry"])
-    order.order_date = stored_date(order.header.get("orderDate"))
+    order.order_date = billing.stored_date(order.header.get("orderDate"))
 
 
 def _version_header(version: model.InvoiceVersion) -> None:
