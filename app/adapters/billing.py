@@ -56,7 +56,7 @@ def billed(order: model.Order, version: model.InvoiceVersion) -> Billed:
 
 
 def account(stored: Mapping[str, Any] | None) -> BankAccount | None:
-    """A refund's bank account from its bank details as the body sent them."""
+    """A refund's bank account from its bank details as the body sent them (and as stored)."""
     if not stored:
         return None
     return BankAccount(str(stored["iban"]), stored.get("bic"), stored.get("accountOwner"))

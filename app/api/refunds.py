@@ -12,6 +12,7 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 from marshmallow import fields, post_load, validate
 
+from app.adapters import billing
 from app.api import schemas as s
 from app.api import views
 from app.api.presenters import Presenter
@@ -61,7 +62,7 @@ class RetrySchema(s.StrictSchema):
 
     @post_load
     def _command(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {"bank_details": s.bank_account(data.get("bankDetails"))}
+        return {"bank_details": billing.account(data.get("bankDetails"))}
 
 
 class RefundWrittenSchema(s.WriteResponseSchema):

@@ -23,7 +23,7 @@ from marshmallow import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from app.domain.bank_account import BankAccount
+from app.adapters import billing
 from app.domain.model import REFUND_STATUSES, InvoiceSpec, OrderHeader
 from app.domain.money import decimals_of
 from app.service.commands import (
@@ -255,13 +255,6 @@ class BankDetailsSchema(StrictSchema):
     accountOwner = _text(100)
 
 
-def bank_account(details: dict[str, Any] | None) -> BankAccount | None:
-    """The account a refund goes to, from the body's bankDetails."""
-    if details is None:
-        return None
-    return BankAccount(details["iban"], details.get("bic"), details.get("accountOwner"))
-
-
 class OrderItemSchema(StrictSchema):
     orderItemReference = _item_reference(required=True)
     productId = _text(100)
@@ -419,7 +412,7 @@ class CancellationSchema(UniqueItems):
             item_refs=tuple(item["orderItemReference"] for item in data["items"]),
             reason=data["cancellationReason"],
             when=data["cancellationDate"],
-            bank_details=bank_account(data.get("bankDetails")),
+            bank_details=billing.account(data.get("bankDetails")),
             invoice_reference=data.get("invoiceReference"),
         )
 
@@ -455,7 +448,7 @@ class ReturnSchema(UniqueItems):
             reason=data["returnReason"],
             items=tuple(_credit_line(item) for item in data["items"]),
             when=data.get("returnDate"),
-            bank_details=bank_account(data.get("bankDetails")),
+            bank_details=billing.account(data.get("bankDetails")),
             invoice_reference=data.get("invoiceReference"),
         )
 
@@ -501,7 +494,7 @@ class GoodwillSchema(UniqueItems):
             items=tuple(_credit_line(item) for item in data["items"]),
             when=data.get("goodwillDate"),
             credit_date=data.get("creditDate"),
-            bank_details=bank_account(data.get("bankDetails")),
+            bank_details=billing.account(data.get("bankDetails")),
             invoice_reference=data.get("invoiceReference"),
         )
 
