@@ -8,6 +8,7 @@ check it against the official CEN schema and business rules (schematron) as well
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from drafthorse.models.accounting import ApplicableTradeTax
 from drafthorse.models.document import Document as CrossIndustryInvoice
@@ -29,17 +30,26 @@ def _rate(rate_bp: int) -> Decimal:
     return bp_to_rate(rate_bp).quantize(Decimal("0.01"))
 
 
+def _party(
+    party: Any, name: str, address: tuple[str | None, ...], email: str | None, vat_id: str | None
+) -> None:
+    """A trade party's name, postal address (street, second line, postcode, city, country),
+    e-mail and VAT ID, each written only when there is one."""
+    party.name = name
+    places = ("line_one", "line_two", "postcode", "city_name", "country_id")
+    for place, value in zip(places, address, strict=True):
+        if value:
+            setattr(party.address, place, value)
+    if email:
+        party.electronic_address.uri_ID = ("EM", email)
+    if vat_id:
+        party.tax_registrations.add(TaxRegistration(id=("VA", vat_id)))
+
+
 def _seller(cii: CrossIndustryInvoice, seller: Seller) -> None:
     party = cii.trade.agreement.seller
-    party.name = seller.name
-    party.address.line_one = seller.street
-    party.address.postcode = seller.postal_code
-    party.address.city_name = seller.city
-    party.address.country_id = seller.country_code
-    if seller.email:
-        party.electronic_address.uri_ID = ("EM", seller.email)
-    if seller.vat_id:
-        party.tax_registrations.add(TaxRegistration(id=("VA", seller.vat_id)))
+    address = (seller.street, None, seller.postal_code, seller.city, seller.country_code)
+    _party(party, seller.name, address, seller.email, seller.vat_id)
     if seller.tax_number:
         party.tax_registrations.add(TaxRegistration(id=("FC", seller.tax_number)))
 
@@ -47,20 +57,8 @@ def _seller(cii: CrossIndustryInvoice, seller: Seller) -> None:
 def _buyer(cii: CrossIndustryInvoice, buyer: Buyer) -> None:
     party = cii.trade.agreement.buyer
     party.id = buyer.customer_number
-    party.name = buyer.name
-    if buyer.street:
-        party.address.line_one = buyer.street
-    if buyer.additional:
-        party.address.line_two = buyer.additional
-    if buyer.postal_code:
-        party.address.postcode = buyer.postal_code
-    if buyer.city:
-        party.address.city_name = buyer.city
-    party.address.country_id = buyer.country_code
-    if buyer.email:
-        party.electronic_address.uri_ID = ("EM", buyer.email)
-    if buyer.vat_id:
-        party.tax_registrations.add(TaxRegistration(id=("VA", buyer.vat_id)))
+    address = (buyer.street, buyer.additional, buyer.postal_code, buyer.city, buyer.country_code)
+    _party(party, buyer.name, address, buyer.email, buyer.vat_id)
 
 
 def _line(line: Line, currency: str) -> LineItem:
