@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,10 +44,7 @@ HEADER_COMMENT = (
 WRITE_METHODS = ("post", "put", "patch")
 ORDERS = "/customers/{customerNumber}/orders"
 # Reads whose answer carries the order's version as ETag, always.
-VERSIONED_READS = (
-    "/customers/{customerNumber}/orders/{orderReference}",
-    "/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}",
-)
+VERSIONED_READS = (examples.ORDER_PATH, examples.INVOICE_PATH)
 
 DESCRIPTION = """\
 The accounting backend for merchants' shops and ERPs: orders, invoices, invoice corrections,
@@ -254,7 +250,7 @@ class Contract(BasePlugin):
             spec.components.header(name, header)
         spec.components.example(
             "Seed001Correction",
-            {"summary": examples.REQUESTS[_put_key()][0], "value": examples.CORRECTION},
+            {"summary": examples.UPDATE[0], "value": examples.CORRECTION},
         )
         spec.components.example("GrossPriceIncrease", {"value": examples.PROBLEM})
         for name, schema in CODE_SCHEMAS.items():
@@ -292,13 +288,6 @@ class Contract(BasePlugin):
             operation["responses"] = dict(sorted(responses.items(), key=lambda r: str(r[0])))
 
 
-def _put_key() -> tuple[str, str]:
-    return (
-        "/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}",
-        "put",
-    )
-
-
 def _request_example(operation: dict[str, Any], relative: str, method: str) -> None:
     found = examples.REQUESTS.get((relative, method))
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
@@ -319,7 +308,7 @@ def _describe_response(
     if status in ("429", "503"):
         headers["Retry-After"] = "Retry-After"
     if not status.startswith("2"):
-        if status == "422" and relative == _put_key()[0]:
+        if status == "422" and relative == examples.INVOICE_PATH:
             problem = response["content"]["application/problem+json"]
             problem["examples"] = {"grossPriceIncrease": "GrossPriceIncrease"}
         return
@@ -388,11 +377,8 @@ def spec_dict(api: Api) -> dict[str, Any]:
     generated = api.spec.to_dict()
     ordered = {key: generated[key] for key in TOP_LEVEL if key in generated}
     spec = copy.deepcopy({**ordered, **generated})
-    schemas = spec.get("components", {}).get("schemas", {})
-    text = json.dumps(spec, default=str)
     for name in UNUSED_SCHEMAS:
-        if f'"#/components/schemas/{name}"' not in text:
-            schemas.pop(name, None)
+        spec["components"]["schemas"].pop(name)
     return spec
 
 

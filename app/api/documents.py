@@ -4,15 +4,12 @@ EN 16931 e-invoice embedded (application/pdf, the default) or as the CII XML alo
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, current_app, request
 from flask.views import MethodView
 from werkzeug.exceptions import NotAcceptable
 
-from app.api.views import ORDER, PREFIX, business_blueprint, problems_documented
+from app.api.views import ORDER, PREFIX, business_blueprint, located, problems_documented
 from app.service.documents import MEDIA_TYPES, PDF, XML, DocumentService, Rendered
-from app.service.orders import Context
 
 blp = business_blueprint(
     "documents",
@@ -32,12 +29,7 @@ ETAG = {
 }
 DOCUMENT_RESPONSES = {
     "200": {
-        "description": (
-            "The document. application/pdf (the default): a PDF/A-3b carrying the e-invoice as "
-            "factur-x.xml (Factur-X / ZUGFeRD, profile EN 16931). application/xml: the "
-            "e-invoice alone, UN/CEFACT CII. The same document is the same bytes on every "
-            "request."
-        ),
+        "description": "OK",  # docs.STATUS_DESCRIPTIONS sets every 200's
         "headers": {"ETag": ETAG},
         # No schema: the bytes are a PDF or a CII document (OpenAPI 3.1 binary content).
         "content": {PDF: {}, XML: {}},
@@ -97,41 +89,28 @@ DESCRIPTION = (
 )
 
 
-def _document_doc(summary: str) -> Any:
-    return blp.doc(
-        summary=summary,
-        description=DESCRIPTION,
-        responses=DOCUMENT_RESPONSES,
-        parameters=DOCUMENT_PARAMETERS,
-    )
+document_doc = blp.doc(
+    description=DESCRIPTION, responses=DOCUMENT_RESPONSES, parameters=DOCUMENT_PARAMETERS
+)
 
 
 @blp.route(INVOICE_VERSION + "/document")
 class InvoiceVersionDocument(MethodView):
-    @_document_doc("An invoice version as PDF/A-3 with its e-invoice, or as CII XML")
+    @document_doc
     @errors_documented
-    def get(
-        self,
-        businessCode: str,
-        customerNumber: str,
-        orderReference: str,
-        invoiceReference: str,
-        version: int,
-    ) -> Response:
-        """An invoice version (380; a later version 384, naming the version it replaces)."""
+    def get(self, invoiceReference: str, version: int, **path: str) -> Response:
+        """An invoice version as PDF/A-3 with its e-invoice, or as CII XML"""
         media_type = negotiated()
-        ctx = Context(businessCode, customerNumber, orderReference)
-        return sent(service().invoice_version(ctx, invoiceReference, version, media_type))
+        return sent(
+            service().invoice_version(located(**path), invoiceReference, version, media_type)
+        )
 
 
 @blp.route(CREDIT_NOTE + "/document")
 class CreditNoteDocument(MethodView):
-    @_document_doc("A credit note as PDF/A-3 with its e-invoice, or as CII XML")
+    @document_doc
     @errors_documented
-    def get(
-        self, businessCode: str, customerNumber: str, orderReference: str, creditNoteReference: str
-    ) -> Response:
-        """A credit note (381), naming the invoice it corrects (BT-25) and its date (BT-26)."""
+    def get(self, creditNoteReference: str, **path: str) -> Response:
+        """A credit note as PDF/A-3 with its e-invoice, or as CII XML"""
         media_type = negotiated()
-        ctx = Context(businessCode, customerNumber, orderReference)
-        return sent(service().credit_note(ctx, creditNoteReference, media_type))
+        return sent(service().credit_note(located(**path), creditNoteReference, media_type))

@@ -239,8 +239,7 @@ def register(app: Flask) -> None:
         if messages:
             # webargs nests the errors under the location ("json", "query").
             errors = [e for location in messages.values() for e in flatten(location)]
-            detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            return problem(status, HTTP_CODES.get(status, "invalid"), detail, errors)
+            return problem(status, HTTP_CODES.get(status, "invalid"), describe(errors), errors)
         headers = {}
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]

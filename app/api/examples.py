@@ -188,47 +188,22 @@ PROBLEM = {
     ],
 }
 
+ORDER_PATH = "/customers/{customerNumber}/orders/{orderReference}"
+INVOICE_PATH = ORDER_PATH + "/invoices/{invoiceReference}"
+UPDATE = ("Seed 001: update the invoice (the customer's address changed)", CORRECTION)
+UPDATED = ("Seed 001: version 2 to the new address, amounts unchanged", CORRECTION_RESPONSE)
+
 # Request bodies by (path after the business prefix, method).
 REQUESTS: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("/customers/{customerNumber}/orders", "post"): ("Seed 001: the order", ORDER),
-    ("/customers/{customerNumber}/orders/{orderReference}/invoices", "post"): (
-        "Seed 001: invoice position 1",
-        INVOICE,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "put"): (
-        "Seed 001: update the invoice (the customer's address changed)",
-        CORRECTION,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "post"): (
-        "Seed 001: update the invoice (the customer's address changed)",
-        CORRECTION,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/cancellations", "post"): (
-        "Cancel position 1",
-        CANCELLATION,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/returns", "post"): (
-        "Return position 1",
-        RETURN,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/goodwills", "post"): (
-        "2.00 goodwill on position 1",
-        GOODWILL,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/payments", "post"): (
-        "Paid by card",
-        PAYMENT,
-    ),
+    (ORDER_PATH + "/invoices", "post"): ("Seed 001: invoice position 1", INVOICE),
+    (INVOICE_PATH, "put"): UPDATE,
+    (INVOICE_PATH, "post"): UPDATE,
+    (ORDER_PATH + "/cancellations", "post"): ("Cancel position 1", CANCELLATION),
+    (ORDER_PATH + "/returns", "post"): ("Return position 1", RETURN),
+    (ORDER_PATH + "/goodwills", "post"): ("2.00 goodwill on position 1", GOODWILL),
+    (ORDER_PATH + "/payments", "post"): ("Paid by card", PAYMENT),
 }
 
 # Successful answers by (path after the business prefix, method).
-RESPONSES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
-    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "put"): (
-        "Seed 001: version 2 to the new address, amounts unchanged",
-        CORRECTION_RESPONSE,
-    ),
-    ("/customers/{customerNumber}/orders/{orderReference}/invoices/{invoiceReference}", "post"): (
-        "Seed 001: version 2 to the new address, amounts unchanged",
-        CORRECTION_RESPONSE,
-    ),
-}
+RESPONSES = {(INVOICE_PATH, "put"): UPDATED, (INVOICE_PATH, "post"): UPDATED}

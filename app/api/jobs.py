@@ -11,17 +11,18 @@ from typing import Any
 
 from flask import Response, current_app, g, url_for
 from flask.views import MethodView
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import jsonio, views
 from app.api import schemas as s
+from app.api.presenters import timestamp
 from app.domain.errors import FieldError, field_errors
 from app.domain.money import bp_to_rate, decimals_of, rate_to_bp
 from app.domain.tax_change import MODES, TaxChange
 from app.service import tax_correction as tc
 
-PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/tax-corrections"
+PREFIX = views.PREFIX + "/tax-corrections"
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 READ_ERRORS = (401, 403, 404, 422, 429, 503)
 LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
@@ -35,14 +36,10 @@ def _sessions() -> sessionmaker[Session]:
     return factory
 
 
-def _documented(*statuses: int) -> Any:
-    return views.problems_documented(blp, statuses)
-
-
 # --- bodies ------------------------------------------------------------------------------
 
 
-class TaxCorrectionSchema(s.StrictSchema):
+class TaxCorrectionSchema(s.PeriodSchema):
     country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
     from_ = s.LenientDate(required=True, data_key="from")
     to = s.LenientDate(required=True)
@@ -51,11 +48,6 @@ class TaxCorrectionSchema(s.StrictSchema):
     toRate = s.Number(required=True, minimum=Decimal(0), maximum=Decimal(100))
     mode = fields.String(required=True, validate=validate.OneOf(MODES))
     dryRun = fields.Boolean(load_default=False)
-
-    @validates_schema
-    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "from_" in data and "to" in data and data["from_"] > data["to"]:
-            raise ValidationError("Must not be before from.", "to")
 
 
 class ChangeSchema(Schema):
@@ -102,9 +94,9 @@ class JobSchema(Schema):
         required=True,
         metadata={"description": f"blocked and failed invoices, the first {tc.PROBLEMS_SHOWN}"},
     )
-    createdAt = s.UtcDateTime(required=True)
-    startedAt = s.UtcDateTime(required=True, allow_none=True)
-    finishedAt = s.UtcDateTime(required=True, allow_none=True)
+    createdAt = fields.DateTime(required=True)
+    startedAt = fields.DateTime(required=True, allow_none=True)
+    finishedAt = fields.DateTime(required=True, allow_none=True)
 
 
 class QueuedJobSchema(JobSchema, s.WriteResponseSchema):
@@ -133,7 +125,7 @@ def _present(report: dict[str, Any]) -> dict[str, Any]:
         "dryRun": job.dry_run,
         "change": {
             "country": change.country,
-            "from_": change.start,
+            "from": change.start,
             "to": change.end,
             "vatType": change.vat_type,
             "fromRate": bp_to_rate(change.from_rate_bp),
@@ -158,9 +150,9 @@ def _present(report: dict[str, Any]) -> dict[str, Any]:
             }
             for p in report["problems"]
         ],
-        "createdAt": report["created_at"],
-        "startedAt": report["started_at"],
-        "finishedAt": report["finished_at"],
+        "createdAt": timestamp(report["created_at"]),
+        "startedAt": timestamp(report["started_at"]),
+        "finishedAt": timestamp(report["finished_at"]),
     }
 
 
@@ -168,7 +160,7 @@ def _present(report: dict[str, Any]) -> dict[str, Any]:
 class TaxCorrections(MethodView):
     @blp.arguments(TaxCorrectionSchema())
     @blp.response(202, QueuedJobSchema, headers=LOCATION)
-    @_documented(*WRITE_ERRORS)
+    @views.problems_documented(blp, WRITE_ERRORS)
     def post(self, body: dict[str, Any], businessCode: str) -> Response:
         """Queue a VAT-rate change for every invoice of a period; a worker carries it out.
 
@@ -186,19 +178,13 @@ class TaxCorrections(MethodView):
             end=body["to"],
         )
 
-        def present(report: dict[str, Any]) -> dict[str, Any]:
-            queued: dict[str, Any] = QueuedJobSchema().dump(
-                {"internalRequestId": g.request_id, **_present(report)}
-            )
-            return queued
-
         answer, replayed = tc.create_job(
             _sessions(),
             businessCode,
             change,
             body["dryRun"],
             g.principal.prefix,
-            present,
+            lambda report: {"internalRequestId": g.request_id, **_present(report)},
             views.idempotency(),  # the same key and request fingerprint as every other write
         )
         response = Response(jsonio.dumps(answer), status=202, mimetype="application/json")
@@ -213,7 +199,7 @@ class TaxCorrections(MethodView):
 @blp.route("/<string(maxlength=36):jobId>")
 class TaxCorrection(MethodView):
     @blp.response(200, JobSchema)
-    @_documented(*READ_ERRORS)
-    def get(self, businessCode: str, jobId: str) -> Any:
+    @views.problems_documented(blp, READ_ERRORS)
+    def get(self, businessCode: str, jobId: str) -> Response:
         """A job's status, counts per outcome, progress and the invoices it could not correct."""
-        return _present(tc.job_report(_sessions(), businessCode, jobId))
+        return views.json_response(_present(tc.job_report(_sessions(), businessCode, jobId)))

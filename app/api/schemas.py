@@ -6,7 +6,7 @@ answers are rendered by the presenters, and these schemas declare them for opena
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -517,9 +517,8 @@ class PaymentSchema(StrictSchema):
         )
 
 
-class TaxReportQuerySchema(StrictSchema):
-    from_ = LenientDate(required=True, data_key="from")
-    to = LenientDate(required=True)
+class PeriodSchema(StrictSchema):
+    """A body or query with `from` and `to`: `to` is not before `from`."""
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -527,20 +526,16 @@ class TaxReportQuerySchema(StrictSchema):
             raise ValidationError("Must not be before from.", "to")
 
 
+class TaxReportQuerySchema(PeriodSchema):
+    from_ = LenientDate(required=True, data_key="from")
+    to = LenientDate(required=True)
+
+
 # --- responses ---------------------------------------------------------------------------
 
 
-def _amount() -> fields.Decimal:
-    return fields.Decimal(as_string=False, required=True)
-
-
-class UtcDateTime(fields.DateTime):
-    """An RFC 3339 timestamp with its offset; SQLite hands stored UTC times back naive."""
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
+def _amount(**kwargs: Any) -> fields.Decimal:
+    return fields.Decimal(as_string=False, required=True, **kwargs)
 
 
 class WriteResponseSchema(Schema):
@@ -555,14 +550,12 @@ class TotalsSchema(Schema):
     paid = _amount()
     refunded = _amount()
     balance = _amount()
-    refundsPaidOut = fields.Decimal(
-        as_string=False,
-        required=True,
-        metadata={"description": "Refunds whose payout was confirmed (part of refunded)."},
+    refundsPaidOut = _amount(
+        metadata={"description": "Refunds whose payout was confirmed (part of refunded)."}
     )
 
 
-class PositionSchema(Schema):
+class _LineFields(Schema):
     orderItemReference = fields.Integer(required=True)
     productId = fields.String(allow_none=True, required=True)
     description = fields.String(allow_none=True, required=True)
@@ -571,6 +564,9 @@ class PositionSchema(Schema):
     vatPercent = _amount()
     vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
     positionType = fields.String(required=True, validate=validate.OneOf(POSITION_TYPES))
+
+
+class PositionSchema(_LineFields):
     state = fields.String(required=True, validate=validate.OneOf(("open", "invoiced", "cancelled")))
     invoiceReference = fields.String(allow_none=True, required=True)
     returnedQuantity = _amount()
@@ -599,15 +595,7 @@ class TaxRowSchema(Schema):
     gross = _amount()
 
 
-class LineSchema(Schema):
-    orderItemReference = fields.Integer(required=True)
-    productId = fields.String(allow_none=True, required=True)
-    description = fields.String(allow_none=True, required=True)
-    quantity = _amount()
-    grossUnitPrice = _amount()
-    vatPercent = _amount()
-    vatType = fields.String(required=True, validate=validate.OneOf(VAT_TYPES))
-    positionType = fields.String(required=True, validate=validate.OneOf(POSITION_TYPES))
+class LineSchema(_LineFields):
     gross = _amount()
 
 
@@ -667,7 +655,7 @@ class RefundSchema(Schema):
         },
     )
     cause = fields.String(required=True)
-    createdAt = UtcDateTime(required=True)
+    createdAt = fields.DateTime(required=True)
     method = fields.String(
         required=True,
         validate=validate.OneOf(("bank-transfer", "original-method")),
@@ -719,7 +707,7 @@ class JournalEntrySchema(Schema):
     kind = fields.String(required=True)
     documentReference = fields.String(required=True)
     documentDate = fields.Date(required=True)
-    createdAt = UtcDateTime(required=True)
+    createdAt = fields.DateTime(required=True)
     lines = fields.List(fields.Nested(JournalLineSchema), required=True)
 
 

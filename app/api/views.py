@@ -117,10 +117,15 @@ def service() -> OrderService:
     return result
 
 
-def context(business: str, customer: str, order_reference: str) -> Context:
+def located(businessCode: str, customerNumber: str, orderReference: str, **_: Any) -> Context:
+    """The order addressed by the path."""
+    return Context(businessCode, customerNumber, orderReference)
+
+
+def context(businessCode: str, customerNumber: str, orderReference: str, **_: Any) -> Context:
     """The order addressed by the path, with the client's If-Match and idempotency key."""
     return Context(
-        business, customer, order_reference, if_match=if_match(), idempotency=idempotency()
+        businessCode, customerNumber, orderReference, if_match=if_match(), idempotency=idempotency()
     )
 
 
@@ -209,9 +214,9 @@ class Orders(MethodView):
     @blp.arguments(s.OrderSchema())
     @blp.response(200, s.OrderResponseSchema)
     @errors_documented
-    def post(self, command: CreateOrder, businessCode: str, customerNumber: str) -> Response:
+    def post(self, command: CreateOrder, **path: str) -> Response:
         """Create an order: positions as sent; nothing is booked yet."""
-        ctx = context(businessCode, customerNumber, command.order_reference)
+        ctx = context(**path, orderReference=command.order_reference)
         return answer(service().create_order(ctx, command, ORDER_WRITTEN))
 
 
@@ -219,9 +224,9 @@ class Orders(MethodView):
 class OrderResource(MethodView):
     @blp.response(200, s.OrderBodySchema)
     @errors_documented
-    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Response:
+    def get(self, **path: str) -> Response:
         """Read an order: positions with their states, and its totals."""
-        order = service().get_order(Context(businessCode, customerNumber, orderReference))
+        order = service().get_order(located(**path))
         g.etag = order.version
         return json_response(Presenter(order).order_body())
 
@@ -231,25 +236,18 @@ class Invoices(MethodView):
     @blp.arguments(s.CreateInvoiceSchema())
     @blp.response(200, s.InvoiceResponseSchema)
     @errors_documented
-    def post(
-        self, spec: InvoiceSpec, businessCode: str, customerNumber: str, orderReference: str
-    ) -> Response:
+    def post(self, spec: InvoiceSpec, **path: str) -> Response:
         """Invoice whole open positions; books receivable against revenue and VAT."""
-        ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().create_invoice(ctx, spec, INVOICE_WRITTEN))
+        return answer(service().create_invoice(context(**path), spec, INVOICE_WRITTEN))
 
 
 @blp.route(ORDER + "/invoices/<string(maxlength=30):invoiceReference>")
 class InvoiceResource(MethodView):
     @blp.response(200, s.InvoiceBodySchema)
     @errors_documented
-    def get(
-        self, businessCode: str, customerNumber: str, orderReference: str, invoiceReference: str
-    ) -> Response:
+    def get(self, invoiceReference: str, **path: str) -> Response:
         """Read an invoice with every version and credit note."""
-        order, invoice = service().get_invoice(
-            Context(businessCode, customerNumber, orderReference), invoiceReference
-        )
+        order, invoice = service().get_invoice(located(**path), invoiceReference)
         g.etag = order.version
         return json_response(Presenter(order).invoice(invoice))
 
@@ -258,18 +256,12 @@ class InvoiceResource(MethodView):
     @blp.response(200, s.CorrectionResponseSchema)
     @errors_documented
     def put(
-        self,
-        query: dict[str, Any],
-        command: CorrectInvoice,
-        businessCode: str,
-        customerNumber: str,
-        orderReference: str,
-        invoiceReference: str,
+        self, query: dict[str, Any], command: CorrectInvoice, invoiceReference: str, **path: str
     ) -> Response:
         """Correct an issued invoice: credit note, new version, tax rebooking, refund."""
         dry_run = query["dryRun"]
         outcome = service().correct_invoice(
-            context(businessCode, customerNumber, orderReference),
+            context(**path),
             invoiceReference,
             command,
             written(lambda order, result: Presenter(order).correction(result, dry_run)),
@@ -285,12 +277,9 @@ class Cancellations(MethodView):
     @blp.arguments(s.CancellationSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(
-        self, command: Cancel, businessCode: str, customerNumber: str, orderReference: str
-    ) -> Response:
+    def post(self, command: Cancel, **path: str) -> Response:
         """Cancel whole open positions; refunds what was paid for them, if anything."""
-        ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().cancel(ctx, command, EVENT))
+        return answer(service().cancel(context(**path), command, EVENT))
 
 
 @blp.route(ORDER + "/returns")
@@ -298,12 +287,9 @@ class Returns(MethodView):
     @blp.arguments(s.ReturnSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(
-        self, command: ReturnItems, businessCode: str, customerNumber: str, orderReference: str
-    ) -> Response:
+    def post(self, command: ReturnItems, **path: str) -> Response:
         """Return whole or partial quantities of invoiced positions."""
-        ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().return_items(ctx, command, EVENT))
+        return answer(service().return_items(context(**path), command, EVENT))
 
 
 @blp.route(ORDER + "/goodwills")
@@ -311,12 +297,9 @@ class Goodwills(MethodView):
     @blp.arguments(s.GoodwillSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(
-        self, command: GrantGoodwill, businessCode: str, customerNumber: str, orderReference: str
-    ) -> Response:
+    def post(self, command: GrantGoodwill, **path: str) -> Response:
         """Credit a gross amount on invoiced positions."""
-        ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().grant_goodwill(ctx, command, EVENT))
+        return answer(service().grant_goodwill(context(**path), command, EVENT))
 
 
 @blp.route(ORDER + "/payments")
@@ -324,21 +307,18 @@ class Payments(MethodView):
     @blp.arguments(s.PaymentSchema())
     @blp.response(200, s.EventResponseSchema)
     @errors_documented
-    def post(
-        self, command: ReceivePayment, businessCode: str, customerNumber: str, orderReference: str
-    ) -> Response:
+    def post(self, command: ReceivePayment, **path: str) -> Response:
         """Book a payment; without an amount, everything that is open."""
-        ctx = context(businessCode, customerNumber, orderReference)
-        return answer(service().receive_payment(ctx, command, EVENT))
+        return answer(service().receive_payment(context(**path), command, EVENT))
 
 
 @blp.route(ORDER + "/refunds")
 class Refunds(MethodView):
     @blp.response(200, s.RefundsResponseSchema)
     @errors_documented
-    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Response:
+    def get(self, **path: str) -> Response:
         """Refunds of an order, oldest first."""
-        order, refunds = service().refunds(Context(businessCode, customerNumber, orderReference))
+        order, refunds = service().refunds(located(**path))
         presenter = Presenter(order)
         return json_response({"refunds": [presenter.refund(r) for r in refunds]})
 
@@ -347,9 +327,9 @@ class Refunds(MethodView):
 class Journal(MethodView):
     @blp.response(200, s.JournalResponseSchema)
     @errors_documented
-    def get(self, businessCode: str, customerNumber: str, orderReference: str) -> Response:
+    def get(self, **path: str) -> Response:
         """The ledger entries booked for an order."""
-        order, entries = service().journal(Context(businessCode, customerNumber, orderReference))
+        order, entries = service().journal(located(**path))
         presenter = Presenter(order)
         return json_response({"entries": [presenter.journal_entry(e) for e in entries]})
 

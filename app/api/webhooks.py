@@ -18,9 +18,9 @@ from app.adapters.events import Endpoint
 from app.api import schemas as s
 from app.api import views
 from app.api.auth import require_staff
+from app.api.presenters import timestamp
 from app.service.webhooks import Webhooks
 
-PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>"
 WEBHOOK = "/webhooks/<string(maxlength=36):webhookId>"
 READ_ERRORS = (400, 401, 404, 422, 429, 503)
 WRITE_ERRORS = (400, 401, 404, 409, 413, 415, 422, 429, 503)
@@ -29,15 +29,11 @@ STAFF_WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 MAX_FEED_PAGE = 1000
 
 
-blp = views.business_blueprint("events", PREFIX, "Events: the feed and webhooks")
+blp = views.business_blueprint("events", views.PREFIX, "Events: the feed and webhooks")
 
 
 def _webhooks() -> Webhooks:
     return Webhooks(current_app.extensions["accounting"].session_factory)
-
-
-def _documented(statuses: tuple[int, ...]) -> Any:
-    return views.problems_documented(blp, statuses)
 
 
 class FeedQuerySchema(s.StrictSchema):
@@ -57,7 +53,7 @@ class FeedEventSchema(Schema):
     id = fields.String(required=True, metadata={"description": "Also the webhook-id."})
     type = fields.String(required=True)
     businessCode = fields.String(required=True)
-    occurredAt = s.UtcDateTime(required=True)
+    occurredAt = fields.DateTime(required=True)
     data = fields.Dict(required=True, metadata={"description": "Per type: docs/api.md."})
 
 
@@ -88,9 +84,9 @@ class WebhookSchema(Schema):
     deliveredThrough = fields.Integer(
         required=True, metadata={"description": "The feed position delivered up to."}
     )
-    nextAttemptAt = s.UtcDateTime(allow_none=True, required=True)
-    failingSince = s.UtcDateTime(allow_none=True, required=True)
-    createdAt = s.UtcDateTime(required=True)
+    nextAttemptAt = fields.DateTime(allow_none=True, required=True)
+    failingSince = fields.DateTime(allow_none=True, required=True)
+    createdAt = fields.DateTime(required=True)
 
 
 class CreatedWebhookSchema(WebhookSchema):
@@ -115,9 +111,9 @@ class DeliverySchema(Schema):
     attempts = fields.Integer(required=True)
     lastStatusCode = fields.Integer(allow_none=True, required=True)
     lastError = fields.String(allow_none=True, required=True)
-    firstAttemptAt = s.UtcDateTime(allow_none=True, required=True)
-    lastAttemptAt = s.UtcDateTime(allow_none=True, required=True)
-    deliveredAt = s.UtcDateTime(allow_none=True, required=True)
+    firstAttemptAt = fields.DateTime(allow_none=True, required=True)
+    lastAttemptAt = fields.DateTime(allow_none=True, required=True)
+    deliveredAt = fields.DateTime(allow_none=True, required=True)
     latencyMs = fields.Integer(allow_none=True, required=True)
 
 
@@ -158,16 +154,10 @@ def _webhook(ep: Endpoint) -> dict[str, Any]:
         "status": ep.status,
         "disabledReason": ep.disabled_reason,
         "deliveredThrough": ep.cursor,
-        "nextAttemptAt": _timestamp(ep.next_attempt_at),
-        "failingSince": _timestamp(ep.failing_since),
-        "createdAt": _timestamp(ep.created_at),
+        "nextAttemptAt": timestamp(ep.next_attempt_at),
+        "failingSince": timestamp(ep.failing_since),
+        "createdAt": timestamp(ep.created_at),
     }
-
-
-def _timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _delivery(row: dict[str, Any]) -> dict[str, Any]:
@@ -179,9 +169,9 @@ def _delivery(row: dict[str, Any]) -> dict[str, Any]:
         "attempts": row["attempts"],
         "lastStatusCode": row["last_status_code"],
         "lastError": row["last_error"],
-        "firstAttemptAt": _timestamp(row["first_attempt_at"]),
-        "lastAttemptAt": _timestamp(row["last_attempt_at"]),
-        "deliveredAt": _timestamp(row["delivered_at"]),
+        "firstAttemptAt": timestamp(row["first_attempt_at"]),
+        "lastAttemptAt": timestamp(row["last_attempt_at"]),
+        "deliveredAt": timestamp(row["delivered_at"]),
         "latencyMs": row["latency_ms"],
     }
 
@@ -190,7 +180,7 @@ def _delivery(row: dict[str, Any]) -> dict[str, Any]:
 class Events(MethodView):
     @blp.arguments(FeedQuerySchema(), location="query")
     @blp.response(200, FeedSchema)
-    @_documented(READ_ERRORS)
+    @views.problems_documented(blp, READ_ERRORS)
     def get(self, query: dict[str, Any], businessCode: str) -> Response:
         """The business's events after a cursor, in commit order; poll with `next`."""
         types = query.get("types")
@@ -203,7 +193,7 @@ class Events(MethodView):
 class WebhookList(MethodView):
     @blp.arguments(SubscribeSchema())
     @blp.response(200, CreatedWebhookSchema)
-    @_documented(WRITE_ERRORS)
+    @views.problems_documented(blp, WRITE_ERRORS)
     def post(self, body: dict[str, Any], businessCode: str) -> Response:
         """Subscribe a URL to the business's events; the signing secret is answered once."""
         outcome = _webhooks().subscribe(
@@ -220,7 +210,7 @@ class WebhookList(MethodView):
         return views.answer(outcome)
 
     @blp.response(200, WebhooksSchema)
-    @_documented(READ_ERRORS)
+    @views.problems_documented(blp, READ_ERRORS)
     def get(self, businessCode: str) -> Response:
         """The business's webhooks (never their secrets)."""
         found = _webhooks().endpoints(businessCode)
@@ -230,13 +220,13 @@ class WebhookList(MethodView):
 @blp.route(WEBHOOK)
 class WebhookResource(MethodView):
     @blp.response(200, WebhookSchema)
-    @_documented(READ_ERRORS)
+    @views.problems_documented(blp, READ_ERRORS)
     def get(self, businessCode: str, webhookId: str) -> Response:
         """One webhook: its status, and why it was disabled if it was."""
         return views.json_response(_webhook(_webhooks().endpoint(businessCode, webhookId)))
 
     @blp.response(200, WebhookSchema)
-    @_documented(READ_ERRORS)
+    @views.problems_documented(blp, READ_ERRORS)
     def delete(self, businessCode: str, webhookId: str) -> Response:
         """Unsubscribe: nothing more is sent to it; answers the webhook as it was."""
         return views.json_response(_webhook(_webhooks().unsubscribe(businessCode, webhookId)))
@@ -246,7 +236,7 @@ class WebhookResource(MethodView):
 class Deliveries(MethodView):
     @blp.arguments(DeliveriesQuerySchema(), location="query")
     @blp.response(200, DeliveriesSchema)
-    @_documented(STAFF_READ_ERRORS)
+    @views.problems_documented(blp, STAFF_READ_ERRORS)
     def get(self, query: dict[str, Any], businessCode: str, webhookId: str) -> Response:
         """A webhook's latest deliveries: attempts, status, last error (staff keys)."""
         require_staff(g.principal)
@@ -260,7 +250,7 @@ class Deliveries(MethodView):
 class Replay(MethodView):
     @blp.arguments(ReplaySchema())
     @blp.response(200, ReplayedSchema)
-    @_documented(STAFF_WRITE_ERRORS)
+    @views.problems_documented(blp, STAFF_WRITE_ERRORS)
     def post(self, body: dict[str, Any], businessCode: str, webhookId: str) -> Response:
         """Send one event, or every event of a period (days, UTC), again (staff keys); a
         webhook disabled after failures is enabled again."""
