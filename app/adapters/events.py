@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, or_, select
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select
 from sqlalchemy import update as sql_update
 
-from app.adapters import schema
+from app.adapters import mapper, schema
 
 outbox, endpoints, deliveries = schema.outbox, schema.webhook_endpoints, schema.webhook_deliveries
 # The first key of the advisory locks that serialize numbering per business (the second is
@@ -85,18 +85,10 @@ def sequence(connection: Connection, business: str, limit: int = 1000) -> int:
     if not waiting:
         return 0
     last = last_position(connection, business)
-    statement = (
-        sql_update(outbox)
-        .where(
-            outbox.c.business_code == bindparam("b_business"),
-            outbox.c.event_id == bindparam("b_event"),
-        )
-        .values(position=bindparam("b_position"))
-    )
     connection.execute(
-        statement,
+        mapper.update_statement(outbox, ("position",)),
         [
-            {"b_business": business, "b_event": row[0], "b_position": last + n}
+            {"key_business_code": business, "key_event_id": row[0], "position": last + n}
             for n, row in enumerate(waiting, start=1)
         ],
     )
@@ -112,17 +104,6 @@ def businesses_waiting(connection: Connection, limit: int = 100) -> list[str]:
         .limit(limit)
     )
     return [row[0] for row in rows]
-
-
-def _event(row: Any) -> StoredEvent:
-    return StoredEvent(
-        row.business_code,
-        row.event_id,
-        row.topic,
-        row.payload,
-        row.created_at,
-        row.position,
-    )
 
 
 _EVENT_COLUMNS = (
@@ -145,7 +126,7 @@ def feed(
     if topics is not None:
         query = query.where(outbox.c.topic.in_(topics))
     rows = connection.execute(query.order_by(outbox.c.position).limit(limit))
-    return [_event(row) for row in rows]
+    return [StoredEvent(*row) for row in rows]
 
 
 def last_position(connection: Connection, business: str) -> int:
@@ -171,7 +152,7 @@ def events_between(
         .order_by(outbox.c.position)
         .limit(limit)
     )
-    return [_event(row) for row in connection.execute(query)]
+    return [StoredEvent(*row) for row in connection.execute(query)]
 
 
 def event(connection: Connection, business: str, event_id: str) -> StoredEvent | None:
@@ -181,26 +162,10 @@ def event(connection: Connection, business: str, event_id: str) -> StoredEvent |
         outbox.c.position.is_not(None),
     )
     row = connection.execute(query).first()
-    return _event(row) if row else None
+    return StoredEvent(*row) if row else None
 
 
 # --- endpoints -------------------------------------------------------------------------------
-
-
-def _endpoint(row: Any) -> Endpoint:
-    return Endpoint(
-        row.business_code,
-        row.endpoint_id,
-        row.url,
-        row.event_types,
-        row.secret,
-        row.status,
-        row.cursor,
-        row.next_attempt_at,
-        row.failing_since,
-        row.disabled_reason,
-        row.created_at,
-    )
 
 
 def add_endpoint(connection: Connection, values: dict[str, Any]) -> None:
@@ -213,7 +178,7 @@ def endpoints_of(connection: Connection, business: str) -> list[Endpoint]:
         .where(endpoints.c.business_code == business)
         .order_by(endpoints.c.created_at, endpoints.c.endpoint_id)
     )
-    return [_endpoint(row) for row in rows]
+    return [Endpoint(*row) for row in rows]
 
 
 def endpoint(connection: Connection, business: str, endpoint_id: str) -> Endpoint | None:
@@ -222,14 +187,11 @@ def endpoint(connection: Connection, business: str, endpoint_id: str) -> Endpoin
             endpoints.c.business_code == business, endpoints.c.endpoint_id == endpoint_id
         )
     ).first()
-    return _endpoint(row) if row else None
+    return Endpoint(*row) if row else None
 
 
 def remove_endpoint(connection: Connection, business: str, endpoint_id: str) -> bool:
-    of_endpoint = and_(
-        deliveries.c.business_code == business, deliveries.c.endpoint_id == endpoint_id
-    )
-    connection.execute(delete(deliveries).where(of_endpoint))
+    # Its deliveries go with it (ON DELETE CASCADE).
     result = connection.execute(
         delete(endpoints).where(
             endpoints.c.business_code == business, endpoints.c.endpoint_id == endpoint_id
@@ -262,7 +224,7 @@ def claim_endpoint(connection: Connection, now: datetime) -> Endpoint | None:
         .with_for_update(skip_locked=True, of=e)
     )
     row = connection.execute(query).first()
-    return _endpoint(row) if row else None
+    return Endpoint(*row) if row else None
 
 
 def next_replay(connection: Connection, ep: Endpoint) -> StoredEvent | None:
@@ -280,15 +242,7 @@ def next_replay(connection: Connection, ep: Endpoint) -> StoredEvent | None:
         .limit(1)
     )
     row = connection.execute(query).first()
-    return _event(row) if row else None
-
-
-def move_cursor(connection: Connection, ep: Endpoint, position: int) -> None:
-    connection.execute(
-        sql_update(endpoints)
-        .where(endpoints.c.business_code == ep.business, endpoints.c.endpoint_id == ep.endpoint_id)
-        .values(cursor=position)
-    )
+    return StoredEvent(*row) if row else None
 
 
 def change_endpoint(connection: Connection, ep: Endpoint, **values: Any) -> None:

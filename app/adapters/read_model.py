@@ -4,6 +4,8 @@ batches. Plain rows to domain objects, read-only (`accounting verify`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -106,13 +108,7 @@ def order_batches(connection: Connection, size: int) -> Iterator[tuple[str, list
             schema.orders.c.business_code, schema.orders.c.order_reference
         )
     ).all()
-    batch: list[str] = []
-    business = None
-    for code, ref in keys:
-        if code != business or len(batch) >= size:
-            if batch and business is not None:
-                yield business, batch
-            business, batch = code, []
-        batch.append(ref)
-    if batch and business is not None:
-        yield business, batch
+    for business, rows in groupby(keys, key=itemgetter(0)):
+        refs = [ref for _, ref in rows]
+        for start in range(0, len(refs), size):
+            yield business, refs[start : start + size]

@@ -140,18 +140,6 @@ def _return_reference_query() -> Any:
 
 
 @functools.cache
-def _refunds_query() -> Any:
-    t = schema.refunds
-    return (
-        select(*REFUND.columns)
-        .where(
-            t.c.business_code == bindparam("business"), t.c.order_reference == bindparam("order")
-        )
-        .order_by(t.c.created_at, t.c.refund_id)
-    )
-
-
-@functools.cache
 def _owing_orders_query() -> Any:
     """Orders holding a pending refund, their rows locked; an order another transaction
     holds is skipped (it is in that one's payout, or its write may add a refund later)."""
@@ -171,14 +159,12 @@ def _owing_orders_query() -> Any:
 
 
 @functools.cache
-def _order_refunds_query() -> Any:
+def _refunds_query(many: bool) -> Any:
+    """Refunds of some orders, oldest first within each order."""
     t = schema.refunds
     return (
         select(*REFUND.columns, t.c.order_reference)
-        .where(
-            t.c.business_code == bindparam("business"),
-            t.c.order_reference.in_(bindparam("refs", expanding=True)),
-        )
+        .where(t.c.business_code == bindparam("business"), _of(t.c.order_reference, "refs", many))
         .order_by(t.c.order_reference, t.c.created_at, t.c.refund_id)
     )
 
@@ -248,7 +234,6 @@ class OrderRepository:
     """The order aggregate and what hangs off it."""
 
     def __init__(self, connection: Connection, statements: Immediate | None = None):
-        self.connection = connection
         # A unit of work's way to the database (app/adapters/batch.py); else SQLAlchemy's.
         self.statements = statements or Immediate(connection)
         # id(object) -> (object, its mutable columns as loaded or last stored)
@@ -322,11 +307,7 @@ class OrderRepository:
         if correcting is not None:
             for reference, taken in results[3]:
                 self._references_checked[business, reference] = bool(taken)
-        orders: dict[str, model.Order] = {}
-        for row in results[0]:
-            order = self._remember(ORDER, ORDER.build(row))
-            order.positions, order.invoices = [], []
-            orders[order.order_reference] = order
+        orders = {order.order_reference: order for order in map(self._bare_order, results[0])}
         if not orders:
             return []
         for row in results[1]:
@@ -369,6 +350,12 @@ class OrderRepository:
             note = self._remember(CREDIT_NOTE, CREDIT_NOTE.build(row[:-1]))
             invoices[row[-1]].credit_notes.append(note)
 
+    def _bare_order(self, row: Sequence[Any]) -> model.Order:
+        """An order's row, without positions or invoices (yet)."""
+        order: model.Order = self._remember(ORDER, ORDER.build(row))
+        order.positions, order.invoices = [], []
+        return order
+
     def _remember(self, mapping: mapper.Mapping, obj: Any) -> Any:
         self._known[id(obj)] = (obj, mapping.state(obj))
         return obj
@@ -386,19 +373,14 @@ class OrderRepository:
         transaction holds; each is its row only (no positions, no invoices): a refund's
         payout changes nothing else of its order."""
         rows = self._rows(_owing_orders_query(), business=business, limit=limit)
-        orders = []
-        for row in rows:
-            order = self._remember(ORDER, ORDER.build(row))
-            order.positions, order.invoices = [], []
-            orders.append(order)
-        return orders
+        return [self._bare_order(row) for row in rows]
 
     def refunds_of(self, business: str, references: list[str]) -> dict[str, list[model.Refund]]:
         """The refunds of these orders, oldest first, to change under their orders' locks."""
         found: dict[str, list[model.Refund]] = {ref: [] for ref in references}
         if not references:
             return found
-        query = (_order_refunds_query(), {"business": business, "refs": references})
+        query = (_refunds_query(True), {"business": business, "refs": references})
         for row in self.statements.immediate().rows(query)[0]:
             found[row[-1]].append(self._remember(REFUND, REFUND.build(row[:-1])))
         return found
@@ -495,8 +477,8 @@ class OrderRepository:
         return bool(rows[0][0])
 
     def refunds(self, business: str, order_reference: str) -> list[model.Refund]:
-        rows = self._rows(_refunds_query(), business=business, order=order_reference)
-        return [REFUND.build(row) for row in rows]
+        rows = self._rows(_refunds_query(False), business=business, refs=order_reference)
+        return [REFUND.build(row[:-1]) for row in rows]
 
     def journal(self, business: str, order_reference: str) -> list[ledger.JournalEntry]:
         params = {"business": business, "order": order_reference}

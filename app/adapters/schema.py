@@ -48,21 +48,29 @@ def _business() -> Column[str]:
     return Column("business_code", String(16), primary_key=True)
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 def _created() -> Column[datetime]:
     # Set by Python so a new row's timestamp is readable without another query.
-    return Column("created_at", DateTime(timezone=True), nullable=False, default=_now)
+    return Column("created_at", DateTime(timezone=True), nullable=False, default=utc_now)
+
+
+def _fk(
+    table: str, name: str, column: str, target: str, ondelete: str | None = None
+) -> ForeignKeyConstraint:
+    """fk_{table}_{name}: (business_code, column) referring to the same columns of target."""
+    return ForeignKeyConstraint(
+        ["business_code", column],
+        [f"{target}.business_code", f"{target}.{column}"],
+        name=f"fk_{table}_{name}",
+        ondelete=ondelete,
+    )
 
 
 def _order_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(
-        ["business_code", "order_reference"],
-        ["orders.business_code", "orders.order_reference"],
-        name=f"fk_{table}_order",
-    )
+    return _fk(table, "order", "order_reference", "orders")
 
 
 api_keys = Table(
@@ -153,11 +161,7 @@ invoice_versions = Table(
     Column("taxes", JSON, nullable=False),
     Column("nullified_by", String(CREDIT_NOTE_REFERENCE_LENGTH)),
     _created(),
-    ForeignKeyConstraint(
-        ["business_code", "invoice_reference"],
-        ["invoices.business_code", "invoices.invoice_reference"],
-        name="fk_invoice_versions_invoice",
-    ),
+    _fk("invoice_versions", "invoice", "invoice_reference", "invoices"),
 )
 
 credit_notes = Table(
@@ -174,11 +178,7 @@ credit_notes = Table(
     Column("lines", JSON, nullable=False),
     Column("taxes", JSON, nullable=False),
     _created(),
-    ForeignKeyConstraint(
-        ["business_code", "invoice_reference"],
-        ["invoices.business_code", "invoices.invoice_reference"],
-        name="fk_credit_notes_invoice",
-    ),
+    _fk("credit_notes", "invoice", "invoice_reference", "invoices"),
     ForeignKeyConstraint(
         ["business_code", "invoice_reference", "nullifies_version"],
         [
@@ -296,16 +296,8 @@ refund_export_items = Table(
     Column("export_id", String(36), nullable=False),
     Column("order_reference", String(16), nullable=False),
     Column("amount", BigInteger, nullable=False),
-    ForeignKeyConstraint(
-        ["business_code", "export_id"],
-        ["refund_exports.business_code", "refund_exports.export_id"],
-        name="fk_refund_export_items_export",
-    ),
-    ForeignKeyConstraint(
-        ["business_code", "refund_id"],
-        ["refunds.business_code", "refunds.refund_id"],
-        name="fk_refund_export_items_refund",
-    ),
+    _fk("refund_export_items", "export", "export_id", "refund_exports"),
+    _fk("refund_export_items", "refund", "refund_id", "refunds"),
     Index("ix_refund_export_items_export", "business_code", "export_id"),
 )
 
@@ -336,11 +328,7 @@ journal_lines = Table(
     Column("rate_bp", Integer),
     Column("debit", BigInteger, nullable=False),
     Column("credit", BigInteger, nullable=False),
-    ForeignKeyConstraint(
-        ["business_code", "entry_id"],
-        ["journal_entries.business_code", "journal_entries.entry_id"],
-        name="fk_journal_lines_entry",
-    ),
+    _fk("journal_lines", "entry", "entry_id", "journal_entries"),
     CheckConstraint("debit >= 0 and credit >= 0 and (debit = 0 or credit = 0)", name="one_side"),
 )
 
@@ -422,12 +410,7 @@ webhook_deliveries = Table(
     Column("last_attempt_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     Column("latency_ms", Integer),
-    ForeignKeyConstraint(
-        ["business_code", "endpoint_id"],
-        ["webhook_endpoints.business_code", "webhook_endpoints.endpoint_id"],
-        name="fk_webhook_deliveries_endpoint",
-        ondelete="CASCADE",
-    ),
+    _fk("webhook_deliveries", "endpoint", "endpoint_id", "webhook_endpoints", "CASCADE"),
     CheckConstraint("status in ('delivered', 'failing', 'abandoned', 'replay')", name="status"),
     Index("ix_webhook_deliveries_replay", "business_code", "endpoint_id", "status", "position"),
 )
@@ -476,16 +459,8 @@ tax_correction_items = Table(
     Column("refund", BigInteger),
     Column("worker", String(64)),
     Column("processed_at", DateTime(timezone=True)),
-    ForeignKeyConstraint(
-        ["business_code", "job_id"],
-        ["tax_correction_jobs.business_code", "tax_correction_jobs.job_id"],
-        name="fk_tax_correction_items_job",
-    ),
-    ForeignKeyConstraint(
-        ["business_code", "invoice_reference"],
-        ["invoices.business_code", "invoices.invoice_reference"],
-        name="fk_tax_correction_items_invoice",
-    ),
+    _fk("tax_correction_items", "job", "job_id", "tax_correction_jobs"),
+    _fk("tax_correction_items", "invoice", "invoice_reference", "invoices"),
     CheckConstraint(
         "status in ('pending', 'corrected', 'would-correct', 'blocked', 'unchanged', 'failed')",
         name="status",

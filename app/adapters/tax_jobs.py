@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, exists, func, literal, select, update
 
 from app.adapters import schema
+from app.adapters.schema import utc_now
 from app.domain.tax_change import TaxChange
 
 jobs_table, items_table = schema.tax_correction_jobs, schema.tax_correction_items
 PENDING = "pending"
 QUEUED, RUNNING, COMPLETED = "queued", "running", "completed"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -154,7 +151,6 @@ class TaxJobRepository:
                 mode=change.mode,
                 dry_run=job.dry_run,
                 requested_by=requested_by,
-                created_at=_now(),
             )
         )
 
@@ -229,7 +225,7 @@ class TaxJobRepository:
         )
         total = self.connection.scalar(select(func.count()).where(self._in(job)))
         self.connection.execute(
-            self._update(job).values(status=RUNNING, total=total, started_at=_now())
+            self._update(job).values(status=RUNNING, total=total, started_at=utc_now())
         )
 
     def running(self) -> list[Job]:
@@ -249,7 +245,7 @@ class TaxJobRepository:
             self._update(job)
             .where(jobs_table.c.status == RUNNING)
             .where(~self._pending(job))
-            .values(status=COMPLETED, finished_at=_now())
+            .values(status=COMPLETED, finished_at=utc_now())
         )
 
     # --- items ---------------------------------------------------------------------------
@@ -289,7 +285,7 @@ class TaxJobRepository:
                 new_vat=new[2],
                 refund=outcome.refund,
                 worker=worker,
-                processed_at=_now(),
+                processed_at=utc_now(),
             )
         )
 

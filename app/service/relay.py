@@ -156,7 +156,8 @@ class Relay:
                 if stored is not None:
                     if not self.hold:
                         transaction.commit()
-                    answer = self._attempt(ep, stored)
+                    body, headers = signed(ep, stored, _now())
+                    answer = self.send(ep.url, body, headers, self.settings.timeout_s)
                     if not self.hold:
                         transaction = connection.begin()
                     self._record(connection, ep, stored, replay, answer)
@@ -178,12 +179,8 @@ class Relay:
             if ep.event_types is None or event_type(stored.topic) in ep.event_types:
                 return stored, False
         if batch:
-            store.move_cursor(connection, ep, batch[-1].position)
+            store.change_endpoint(connection, ep, cursor=batch[-1].position)
         return None, False
-
-    def _attempt(self, ep: Endpoint, stored: StoredEvent) -> Answer:
-        body, headers = signed(ep, stored, _now())
-        return self.send(ep.url, body, headers, self.settings.timeout_s)
 
     def _record(
         self,
