@@ -17,7 +17,7 @@ from app.api import schemas as s
 from app.api import views
 from app.api.presenters import Presenter
 from app.domain import model
-from app.service.refunds import Answering, RefundPayouts, today
+from app.service.refunds import Answering, RefundPayouts
 
 PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/refunds"
 REFUND = "/<string(maxlength=36):refundId>"
@@ -96,10 +96,7 @@ class Confirmation(MethodView):
     @_documented()
     def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
         """Confirm a refund's payout arrived: completed, final; books the money as gone."""
-        when = command["when"]
-        outcome = _payouts().answer(
-            businessCode, refundId, lambda o, r: o.complete_refund(r, when or today()), _answering()
-        )
+        outcome = _payouts().confirm(businessCode, refundId, command["when"], _answering())
         return views.answer(outcome)
 
 
@@ -111,12 +108,7 @@ class Failure(MethodView):
     def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
         """Record that a refund's payout failed: owed again until retried."""
         reason, when = command["reason"], command["when"]
-        outcome = _payouts().answer(
-            businessCode,
-            refundId,
-            lambda o, r: o.fail_refund(r, reason, when or today()),
-            _answering(),
-        )
+        outcome = _payouts().fail(businessCode, refundId, reason, when, _answering())
         return views.answer(outcome)
 
 
@@ -127,8 +119,5 @@ class Retry(MethodView):
     @_documented()
     def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
         """Owe a failed refund again, to new bank details if given; the next payout pays it."""
-        details = command["bank_details"]
-        outcome = _payouts().answer(
-            businessCode, refundId, lambda o, r: o.retry_refund(r, details), _answering()
-        )
+        outcome = _payouts().retry(businessCode, refundId, command["bank_details"], _answering())
         return views.answer(outcome)

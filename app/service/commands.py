@@ -138,6 +138,12 @@ def amount_errors(value: Decimal, currency: str, path: str) -> list[FieldError]:
     return []
 
 
+def _percent_errors(value: Decimal | None, path: str) -> list[FieldError]:
+    if value is not None and decimals_of(value) > 2:
+        return [FieldError(path, "too-many-decimals", "at most 2 decimals")]
+    return []
+
+
 def minor(value: Decimal, currency: str, path: str) -> int:
     """An amount in minor units, refused when it has more decimals than the currency."""
     errors = amount_errors(value, currency, path)
@@ -188,8 +194,7 @@ def item_specs(items: Sequence[OrderItem], currency: str, path: str) -> list[Ite
 
 def _price_and_rate_errors(item: OrderItem, currency: str, path: str) -> list[FieldError]:
     errors = amount_errors(item.unit_gross, currency, f"{path}.unit_gross")
-    if decimals_of(item.vat_percent) > 2:
-        errors.append(FieldError(f"{path}.vat_percent", "too-many-decimals", "at most 2 decimals"))
+    errors.extend(_percent_errors(item.vat_percent, f"{path}.vat_percent"))
     if item.vat_type in ZERO_RATE_TYPES and item.vat_percent != 0:
         message = f"{item.vat_type} needs vatPercent 0"
         errors.append(FieldError(f"{path}.vat_percent", "rate-must-be-zero", message))
@@ -219,10 +224,7 @@ def credit_items(items: Sequence[CreditLine], currency: str) -> list[CreditItem]
         for name, amount in (("unit_gross", item.unit_gross), ("unit_vat", item.unit_vat)):
             if amount is not None:
                 errors.extend(amount_errors(amount, currency, f"items[{i}].{name}"))
-        if item.vat_percent is not None and decimals_of(item.vat_percent) > 2:
-            errors.append(
-                FieldError(f"items[{i}].vat_percent", "too-many-decimals", "at most 2 decimals")
-            )
+        errors.extend(_percent_errors(item.vat_percent, f"items[{i}].vat_percent"))
     if errors:
         raise field_errors(*errors)
     return [

@@ -19,11 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from app.adapters import billing
-from app.domain import documents, model
+from app.domain import documents
 from app.domain.documents import Document, Seller
-from app.domain.errors import NotFound, StateConflict
+from app.domain.errors import StateConflict
 from app.service.orders import Context, OrderService
-from app.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("app.documents")
 
@@ -68,42 +67,24 @@ class DocumentService:
             )
         return seller
 
-    def _order(self, ctx: Context, history: bool | str) -> model.Order:
-        """The order in one read-only snapshot, with the history the document needs."""
-
-        def read(uow: UnitOfWork) -> model.Order | None:
-            return uow.orders.get(ctx.business, ctx.order_reference, history=history)
-
-        order = self.orders.run(read, snapshot=True)
-        # An order of another customer reads exactly like no order at all.
-        if order is None or order.customer_number != ctx.customer:
-            raise NotFound(f"order {ctx.order_reference} not found")
-        return order
-
     def invoice_version(
         self, ctx: Context, invoice_reference: str, version: int, media_type: str
     ) -> Rendered:
         """Version `version` of an invoice (380, or 384 naming the version it replaces)."""
-        order = self._order(ctx, history=invoice_reference)
-        invoice = order.invoice(invoice_reference)
-        if invoice is None:
-            raise NotFound(f"invoice {invoice_reference} not found")
+        order, invoice = self.orders.get_invoice(ctx, invoice_reference)
         seller = self._seller(ctx.business)
         billed = billing.billed(order, documents.version_of(invoice, version))
         document = documents.invoice_document(order, invoice, version, seller, billed)
-        return self._rendered(ctx.business, document, media_type)
+        return _render(self.render, ctx.business, document, media_type)
 
     def credit_note(self, ctx: Context, reference: str, media_type: str) -> Rendered:
         """A credit note (381) naming the invoice version it cancels (BT-25, BT-26)."""
-        order = self._order(ctx, history=True)
+        order = self.orders.get_order(ctx, history=True)
         invoice, note = documents.find_credit_note(order, reference)
         seller = self._seller(ctx.business)
         billed = billing.billed(order, documents.version_of(invoice, note.nullifies_version))
         document = documents.credit_note_document(order, invoice, note, seller, billed)
-        return self._rendered(ctx.business, document, media_type)
-
-    def _rendered(self, business: str, document: Document, media_type: str) -> Rendered:
-        return _render(self.render, business, document, media_type)
+        return _render(self.render, ctx.business, document, media_type)
 
 
 @functools.lru_cache(maxsize=KEPT_RENDERED)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import event_data as events
 from app.adapters.idempotency import StoredAnswer
-from app.adapters.repository import Correcting
+from app.adapters.repository import Correcting, History
 from app.domain import model
 from app.domain.errors import FieldError, NotFound, StaleVersion, StateConflict, field_errors
 from app.domain.model import CorrectionResult, Effects, OrderIdentity, check_reverse_charge
@@ -64,6 +64,8 @@ class Outcome:
 T = TypeVar("T")
 Present = Callable[[model.Order, Any], dict[str, Any]]
 Change = Callable[[model.Order, UnitOfWork], tuple[Any, bool]]
+# A write's answer, the version stored with it, and whether it is kept (committed).
+Written = tuple[dict[str, Any], int | None, bool]
 
 
 def today() -> date:
@@ -92,6 +94,29 @@ def stored_answer(uow: UnitOfWork, business: str, key: Idempotency | None) -> St
     return stored
 
 
+def idempotent(
+    business: str, key: Idempotency | None, write: Callable[[UnitOfWork], Written]
+) -> Callable[[UnitOfWork], Outcome]:
+    """A write's use case: replay the answer stored under the client's key, or write and
+    commit, its answer stored in the same transaction as the change itself, so a retry after
+    any failure either replays it or finds nothing written. What is not kept rolls back."""
+
+    def use_case(uow: UnitOfWork) -> Outcome:
+        stored = stored_answer(uow, business, key)
+        if stored is not None:
+            return Outcome(stored.body, stored.version, replayed=True)
+        body, version, keep = write(uow)
+        if not keep:
+            uow.rollback()
+            return Outcome(body, None)
+        if key is not None:
+            uow.idempotency.save(business, key.key, key.request_hash, body, version)
+        uow.commit()
+        return Outcome(body, version)
+
+    return use_case
+
+
 def _owned(order: model.Order | None, ctx: Context) -> model.Order:
     # An order of another customer reads exactly like no order at all.
     if order is None or order.customer_number != ctx.customer:
@@ -99,11 +124,9 @@ def _owned(order: model.Order | None, ctx: Context) -> model.Order:
     return order
 
 
-def _check_version(order: model.Order, ctx: Context) -> None:
-    if ctx.if_match is not None and ctx.if_match != order.version:
-        raise StaleVersion(
-            f"the order is at version {order.version}, If-Match names {ctx.if_match}"
-        )
+def check_version(order: model.Order, if_match: int | None) -> None:
+    if if_match is not None and if_match != order.version:
+        raise StaleVersion(f"the order is at version {order.version}, If-Match names {if_match}")
 
 
 class OrderService:
@@ -123,28 +146,14 @@ class OrderService:
         present: Present,
         dry_run: bool = False,
     ) -> Outcome:
-        """One write: replay a stored answer, or act, present and commit in one transaction.
+        """One write, its answer kept under the client's key (`idempotent`); a dry run
+        neither replays nor keeps anything."""
 
-        The answer is stored under the client's key in the same transaction as the change
-        itself, so a retry after any failure either replays it or finds nothing written.
-        """
-        key = None if dry_run else ctx.idempotency
-
-        def use_case(uow: UnitOfWork) -> Outcome:
-            stored = stored_answer(uow, ctx.business, key)
-            if stored is not None:
-                return Outcome(stored.body, stored.version, replayed=True)
+        def write(uow: UnitOfWork) -> Written:
             order, result, changed = act(uow)
-            body = present(order, result)
-            if dry_run or not changed:
-                uow.rollback()
-                return Outcome(body, None)
-            if key is not None:
-                uow.idempotency.save(ctx.business, key.key, key.request_hash, body, order.version)
-            uow.commit()
-            return Outcome(body, order.version)
+            return present(order, result), order.version, changed and not dry_run
 
-        return self.run(use_case)
+        return self.run(idempotent(ctx.business, None if dry_run else ctx.idempotency, write))
 
     def _write(
         self,
@@ -157,7 +166,7 @@ class OrderService:
 
         def act(uow: UnitOfWork) -> tuple[model.Order, Any, bool]:
             order = _owned(uow.orders.lock(ctx.business, ctx.order_reference), ctx)
-            _check_version(order, ctx)
+            check_version(order, ctx.if_match)
             result, changed = change(order, uow)
             return order, result, changed
 
@@ -169,19 +178,16 @@ class OrderService:
         """A read in one snapshot (see UnitOfWork)."""
         return self.run(read, snapshot=True)
 
-    def get_order(self, ctx: Context) -> model.Order:
+    def get_order(self, ctx: Context, history: History = False) -> model.Order:
+        """The order, with the history asked for: an invoice's (its reference) or all (True)."""
         return self._read(
-            lambda uow: _owned(uow.orders.get(ctx.business, ctx.order_reference), ctx)
+            lambda uow: _owned(uow.orders.get(ctx.business, ctx.order_reference, history), ctx)
         )
 
     def get_invoice(
         self, ctx: Context, invoice_reference: str
     ) -> tuple[model.Order, model.Invoice]:
-        order = self._read(
-            lambda uow: _owned(
-                uow.orders.get(ctx.business, ctx.order_reference, history=invoice_reference), ctx
-            )
-        )
+        order = self.get_order(ctx, history=invoice_reference)
         invoice = order.invoice(invoice_reference)
         if invoice is None:
             raise NotFound(f"invoice {invoice_reference} not found")
@@ -353,7 +359,7 @@ class OrderService:
                         "the order belongs to another customer",
                     )
                 )
-            _check_version(order, ctx)
+            check_version(order, ctx.if_match)
             if order.invoice(invoice_reference) is None:
                 raise NotFound(f"invoice {invoice_reference} not found")
             result, _ = correct_locked(

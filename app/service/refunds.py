@@ -20,9 +20,9 @@ from app.adapters import event_data as events
 from app.adapters.billing import creditor_name
 from app.domain import model
 from app.domain.bank_account import BankAccount, Transfer, account_problem, compact_account
-from app.domain.errors import NotFound, StaleVersion
+from app.domain.errors import NotFound
 from app.domain.model import Effects
-from app.service.orders import Idempotency, Outcome, stored_answer
+from app.service.orders import Idempotency, Outcome, Written, check_version, idempotent, today
 from app.service.unit_of_work import UnitOfWork, run
 
 # Orders locked by one export at most; what is left goes in the next file.
@@ -32,8 +32,8 @@ SEPA_CURRENCY = "EUR"
 DESCRIPTION_LENGTH = 140  # a credit transfer's unstructured remittance information
 
 
-# A refund after a step, with its order (for its currency and version).
-Settled = tuple[model.Order, model.Refund]
+# A refund's step: its effects on the order.
+Step = Callable[[model.Order, model.Refund], Effects]
 # A file's writer: the transfers and the export's id in, its message id and bytes out.
 Render = Callable[[list[Transfer], str], tuple[str, bytes]]
 
@@ -82,8 +82,8 @@ class Answering:
     present: Callable[[model.Order, model.Refund], dict[str, Any]]
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
+# A step outside HTTP (the CLI's): no key, no If-Match, nothing to answer.
+UNANSWERED = Answering(None, None, lambda order, refund: {})
 
 
 def _transfer(order: model.Order, refund: model.Refund) -> Transfer:
@@ -223,75 +223,64 @@ class RefundPayouts:
 
         return run(self.session_factory, use_case)
 
-    def confirm(self, business: str, refund_id: str, when: date | None = None) -> Settled:
+    def confirm(
+        self,
+        business: str,
+        refund_id: str,
+        when: date | None = None,
+        answering: Answering = UNANSWERED,
+    ) -> Outcome:
         """The payout arrived: the refund is completed, its money booked as gone."""
-        return self._settle(business, refund_id, lambda o, r: o.complete_refund(r, when or today()))
-
-    def fail(self, business: str, refund_id: str, reason: str, when: date | None = None) -> Settled:
-        """The payout came back: the refund is failed and owed again."""
-        return self._settle(
-            business, refund_id, lambda o, r: o.fail_refund(r, reason, when or today())
+        return self.answer(
+            business, refund_id, lambda o, r: o.complete_refund(r, when or today()), answering
         )
 
-    def retry(self, business: str, refund_id: str, bank_details: BankAccount | None) -> Settled:
-        """A failed refund is pending again, to new bank details if given."""
-        return self._settle(business, refund_id, lambda o, r: o.retry_refund(r, bank_details))
-
-    def answer(
+    def fail(
         self,
         business: str,
         refund_id: str,
-        step: Callable[[model.Order, model.Refund], Effects],
-        answering: Answering,
+        reason: str,
+        when: date | None = None,
+        answering: Answering = UNANSWERED,
     ) -> Outcome:
-        """One refund's step as an HTTP write: its answer stored under the client's key in
-        the same transaction and replayed on a retry."""
+        """The payout came back: the refund is failed and owed again."""
+        return self.answer(
+            business, refund_id, lambda o, r: o.fail_refund(r, reason, when or today()), answering
+        )
 
-        def use_case(uow: UnitOfWork) -> Outcome:
-            key = answering.idempotency
-            stored = stored_answer(uow, business, key)
-            if stored is not None:
-                return Outcome(stored.body, stored.version, replayed=True)
-            order, refund = self._step(uow, business, refund_id, step, answering.if_match)
-            body = answering.present(order, refund)
-            if key is not None:
-                uow.idempotency.save(business, key.key, key.request_hash, body, order.version)
-            uow.commit()
-            return Outcome(body, order.version)
-
-        return run(self.session_factory, use_case)
-
-    def _settle(
+    def retry(
         self,
         business: str,
         refund_id: str,
-        step: Callable[[model.Order, model.Refund], Effects],
-    ) -> Settled:
-        def use_case(uow: UnitOfWork) -> Settled:
-            settled = self._step(uow, business, refund_id, step)
-            uow.commit()
-            return settled
+        bank_details: BankAccount | None,
+        answering: Answering = UNANSWERED,
+    ) -> Outcome:
+        """A failed refund is pending again, to new bank details if given."""
+        return self.answer(
+            business, refund_id, lambda o, r: o.retry_refund(r, bank_details), answering
+        )
 
-        return run(self.session_factory, use_case)
+    def answer(self, business: str, refund_id: str, step: Step, answering: Answering) -> Outcome:
+        """One refund's step in one transaction; an HTTP write's answer is stored under the
+        client's key in it and replayed on a retry."""
+
+        def write(uow: UnitOfWork) -> Written:
+            order, refund = self._step(uow, business, refund_id, step, answering.if_match)
+            return answering.present(order, refund), order.version, True
+
+        return run(self.session_factory, idempotent(business, answering.idempotency, write))
 
     @staticmethod
     def _step(
-        uow: UnitOfWork,
-        business: str,
-        refund_id: str,
-        step: Callable[[model.Order, model.Refund], Effects],
-        if_match: int | None = None,
-    ) -> Settled:
+        uow: UnitOfWork, business: str, refund_id: str, step: Step, if_match: int | None
+    ) -> tuple[model.Order, model.Refund]:
         """One refund's step under its order's lock, with its journal entry and event."""
         # A refund's order never changes: looked up before the lock, checked after it.
         order_reference = uow.orders.refund_owner(business, refund_id)
         order = uow.orders.lock(business, order_reference) if order_reference else None
         if order is None:
             raise NotFound(f"refund {refund_id} not found")
-        if if_match is not None and if_match != order.version:
-            raise StaleVersion(
-                f"the order is at version {order.version}, If-Match names {if_match}"
-            )
+        check_version(order, if_match)
         refunds = uow.orders.refunds_of(business, [order.order_reference])
         refund = next(r for r in refunds[order.order_reference] if r.refund_id == refund_id)
         effects = step(order, refund)

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.pool import AsyncResult
-from typing import Any
+from typing import Any, NamedTuple
 
 import pycountry
 from sqlalchemy import Connection, Engine
@@ -40,7 +40,7 @@ from app.adapters.tax_jobs import PENDING, Job, Outcome, TaxJobRepository
 from app.domain.errors import DomainError, FieldError, NotFound, field_errors
 from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
-from app.service.orders import Idempotency, correct_locked, stored_answer
+from app.service.orders import Idempotency, Written, correct_locked, idempotent
 from app.service.unit_of_work import (
     UnitOfWork,
     run,
@@ -61,8 +61,7 @@ IN_FLIGHT_PER_PROCESS = 3
 PROBLEMS_SHOWN = 100
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
     gross: int
     net: int
     vat: int
@@ -232,14 +231,6 @@ def correct_invoices(
             )
 
 
-def _chunks(
-    session_factory: sessionmaker[Session], business: str, change: TaxChange, size: int
-) -> Iterator[list[tuple[str, str]]]:
-    for page in _pages(session_factory, business, change):
-        for start in range(0, len(page), size):
-            yield page[start : start + size]
-
-
 _process_factory: sessionmaker[Session] | None = None
 
 
@@ -307,11 +298,13 @@ class ParallelCorrections:
     ) -> Iterator[InvoiceOutcome]:
         change.check()
         in_flight: deque[AsyncResult[list[InvoiceOutcome]]] = deque()
-        for chunk in _chunks(self.session_factory, business, change, CHUNK):
-            task = self.pool.apply_async(_correct_chunk, (business, chunk, change, dry_run))
-            in_flight.append(task)
-            if len(in_flight) >= IN_FLIGHT_PER_PROCESS * self.processes:
-                yield from in_flight.popleft().get()
+        for page in _pages(self.session_factory, business, change):
+            for start in range(0, len(page), CHUNK):
+                chunk = page[start : start + CHUNK]
+                task = self.pool.apply_async(_correct_chunk, (business, chunk, change, dry_run))
+                in_flight.append(task)
+                if len(in_flight) >= IN_FLIGHT_PER_PROCESS * self.processes:
+                    yield from in_flight.popleft().get()
         while in_flight:
             yield from in_flight.popleft().get()
 
@@ -336,20 +329,14 @@ def create_job(
     """
     change.check()
 
-    def use_case(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
-        stored = stored_answer(uow, business, idempotency)
-        if stored is not None:
-            return stored.body, True
+    def write(uow: UnitOfWork) -> Written:
         jobs = TaxJobRepository(uow.connection)
         job = Job(business, str(uuid.uuid4()), change, dry_run)
         jobs.add(job, requested_by)
-        body = present(_job_report(jobs, business, job.job_id))
-        if idempotency is not None:
-            uow.idempotency.save(business, idempotency.key, idempotency.request_hash, body, 0)
-        uow.commit()
-        return body, False
+        return present(_job_report(jobs, business, job.job_id)), 0, True
 
-    return run(session_factory, use_case)
+    outcome = run(session_factory, idempotent(business, idempotency, write))
+    return outcome.body, outcome.replayed
 
 
 def job_report(
@@ -416,18 +403,9 @@ def _running_job(session_factory: sessionmaker[Session]) -> Job | None:
     return None
 
 
-def _recorded(outcome: InvoiceOutcome) -> Outcome:
-    def totals(t: Totals | None) -> tuple[int, int, int] | None:
-        return (t.gross, t.net, t.vat) if t is not None else None
-
+def _recorded(o: InvoiceOutcome) -> Outcome:
     return Outcome(
-        outcome.invoice_reference,
-        outcome.status,
-        outcome.problem_code,
-        outcome.currency,
-        totals(outcome.before),
-        totals(outcome.after),
-        outcome.refund,
+        o.invoice_reference, o.status, o.problem_code, o.currency, o.before, o.after, o.refund
     )
 
 

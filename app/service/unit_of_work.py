@@ -162,11 +162,10 @@ def unavailable(error: BaseException) -> bool:
         return True
     if not isinstance(error, DBAPIError):
         return False
-    if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
-        state = _sqlstate(error)
-        return state is None or state.startswith(UNAVAILABLE_CLASSES)
     state = _sqlstate(error)
-    return state is not None and state.startswith(UNAVAILABLE_CLASSES)
+    if state is None:  # no SQLSTATE: unavailable only when the connection failed
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return state.startswith(UNAVAILABLE_CLASSES)
 
 
 def run(

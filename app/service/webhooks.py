@@ -19,7 +19,7 @@ from app.adapters import events as store
 from app.adapters.event_data import TYPES, envelope, stored_topics
 from app.adapters.events import Endpoint, StoredEvent
 from app.domain.errors import FieldError, NotFound, StateConflict, field_errors
-from app.service.orders import Idempotency, Outcome, stored_answer
+from app.service.orders import Idempotency, Outcome, Written, idempotent
 from app.service.unit_of_work import UnitOfWork, run
 
 T = TypeVar("T")
@@ -81,6 +81,12 @@ def present(stored: StoredEvent) -> dict[str, Any]:
     )
 
 
+def _found(endpoint: Endpoint | None, endpoint_id: str) -> Endpoint:
+    if endpoint is None:
+        raise NotFound(f"webhook {endpoint_id} not found")
+    return endpoint
+
+
 class Webhooks:
     """The feed, subscriptions, and staff's view of deliveries."""
 
@@ -92,24 +98,6 @@ class Webhooks:
             result = act(uow)
             uow.commit()
             return result
-
-        return run(self.session_factory, use_case)
-
-    def _keyed(
-        self, business: str, key: Idempotency | None, act: Callable[[UnitOfWork], dict[str, Any]]
-    ) -> Outcome:
-        """A write whose answer is stored under the client's key in its transaction, and
-        replayed for a retry (as every write's: docs/api.md, "Safe retries")."""
-
-        def use_case(uow: UnitOfWork) -> Outcome:
-            stored = stored_answer(uow, business, key)
-            if stored is not None:
-                return Outcome(stored.body, None, replayed=True)
-            body = act(uow)
-            if key is not None:
-                uow.idempotency.save(business, key.key, key.request_hash, body, None)
-            uow.commit()
-            return Outcome(body, None)
 
         return run(self.session_factory, use_case)
 
@@ -142,7 +130,7 @@ class Webhooks:
             raise field_errors(*problems)
         secret = new_secret()
 
-        def act(uow: UnitOfWork) -> dict[str, Any]:
+        def act(uow: UnitOfWork) -> Written:
             connection = uow.connection
             if len(store.endpoints_of(connection, business)) >= MAX_ENDPOINTS:
                 raise StateConflict(
@@ -163,26 +151,22 @@ class Webhooks:
             store.add_endpoint(connection, values)
             found = store.endpoint(connection, business, endpoint_id)
             assert found is not None
-            return answer(found, secret)
+            return answer(found, secret), None, True
 
-        return self._keyed(business, key, act)
+        return run(self.session_factory, idempotent(business, key, act))
 
     def endpoints(self, business: str) -> list[Endpoint]:
         return self._write(lambda uow: store.endpoints_of(uow.connection, business))
 
     def endpoint(self, business: str, endpoint_id: str) -> Endpoint:
         found = self._write(lambda uow: store.endpoint(uow.connection, business, endpoint_id))
-        if found is None:
-            raise NotFound(f"webhook {endpoint_id} not found")
-        return found
+        return _found(found, endpoint_id)
 
     def unsubscribe(self, business: str, endpoint_id: str) -> Endpoint:
         """Remove an endpoint and its deliveries; answers it as it was."""
 
         def act(uow: UnitOfWork) -> Endpoint:
-            found = store.endpoint(uow.connection, business, endpoint_id)
-            if found is None:
-                raise NotFound(f"webhook {endpoint_id} not found")
+            found = _found(store.endpoint(uow.connection, business, endpoint_id), endpoint_id)
             store.remove_endpoint(uow.connection, business, endpoint_id)
             return found
 
@@ -199,9 +183,7 @@ class Webhooks:
             return found, rows
 
         found, rows = self._write(act)
-        if found is None:
-            raise NotFound(f"webhook {endpoint_id} not found")
-        return found, rows
+        return _found(found, endpoint_id), rows
 
     def replay(
         self,
@@ -215,11 +197,9 @@ class Webhooks:
         """Send one event, or those of a period, again to an endpoint (staff); an endpoint
         disabled after failures is enabled again. Answers how many events were asked for."""
 
-        def act(uow: UnitOfWork) -> dict[str, Any]:
+        def act(uow: UnitOfWork) -> Written:
             connection = uow.connection
-            ep = store.endpoint(connection, business, endpoint_id)
-            if ep is None:
-                raise NotFound(f"webhook {endpoint_id} not found")
+            ep = _found(store.endpoint(connection, business, endpoint_id), endpoint_id)
             if event_id is not None:
                 one = store.event(connection, business, event_id)
                 if one is None:
@@ -237,6 +217,6 @@ class Webhooks:
                 next_attempt_at=None,
                 failing_since=None,
             )
-            return answer(len(found))
+            return answer(len(found)), None, True
 
-        return self._keyed(business, key, act)
+        return run(self.session_factory, idempotent(business, key, act))
