@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
@@ -31,9 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters import idempotency, migrations
-from app.adapters.db import make_engine, make_session_factory
+from app.adapters.db import STATEMENT_TIMEOUT_MS, command_engine, make_session_factory
 from app.adapters.schema import idempotency_keys, tax_correction_items, tax_correction_jobs
-from app.config import database_url, purge_retention, worker_idempotency_retention
+from app.config import database_url, worker_idempotency_retention
 from app.domain.errors import DomainError, field_errors
 from app.domain.money import decimals_of, rate_to_bp, to_major
 from app.domain.tax_change import MODES, TaxChange
@@ -81,20 +81,13 @@ def _rate(value: str, option: str) -> int:
 @contextmanager
 def _database(one_connection: bool = True) -> Iterator[sessionmaker[Session]]:
     """Sessions on DATABASE_URL; by default all on one connection (see on_one_connection)."""
-    engine = make_engine(database_url(), hide_parameters=True)
-    try:
+    with command_engine(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as engine:
         if one_connection:
             factory, connection = tc.on_one_connection(engine)
             with connection:
                 yield factory
         else:
             yield make_session_factory(engine)
-    finally:
-        engine.dispose()
-
-
-def _day(value: datetime) -> date:
-    return value.date()
 
 
 class Summary:
@@ -284,8 +277,8 @@ def tax_correction(
         from_rate_bp=_rate(from_rate, "--from-rate"),
         to_rate_bp=_rate(to_rate, "--to-rate"),
         mode=mode,
-        start=_day(start),
-        end=_day(end),
+        start=start.date(),
+        end=end.date(),
     )
     with _options_named():
         change.check()
@@ -303,13 +296,13 @@ def tax_correction(
             f"{total} selected",
             err=True,
         )
-        parallel = tc.ParallelCorrections(database_url(), factory, workers)
+        parallel = tc.ParallelCorrections(database_url(), factory, workers) if workers > 1 else None
         with (
-            parallel if workers > 1 else nullcontext(),
+            parallel or nullcontext(),
             _report(report) as write,
             progress(total, sys.stderr) as advance,
         ):
-            if workers > 1:
+            if parallel:
                 outcomes = parallel.correct(business, change, dry_run)
             else:
                 outcomes = tc.correct_invoices(factory, business, change, dry_run)
@@ -333,8 +326,9 @@ class DailyPurge(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        engine = make_engine(database_url(), pool_size=1, max_overflow=0, hide_parameters=True)
-        try:
+        with command_engine(
+            statement_timeout_ms=STATEMENT_TIMEOUT_MS, pool_size=1, max_overflow=0
+        ) as engine:
             while True:
                 pause = PURGE_EVERY
                 before = datetime.now(UTC) - self.retention
@@ -349,8 +343,6 @@ class DailyPurge(threading.Thread):
                     self.report(f"purged {purged} idempotency keys older than {hours:g} h")
                 if self.stopping.wait(pause.total_seconds()):
                     return
-        finally:
-            engine.dispose()
 
     def stop(self) -> None:
         """Stop after the purge under way, if any (a purge stops between its chunks)."""
@@ -371,7 +363,7 @@ class DailyPurge(threading.Thread):
 def worker(once: bool, poll: float, retention: str | None) -> None:
     """Process queued tax correction jobs; several workers share a job. Also purges old
     idempotency keys once a day (with --once: once, before returning)."""
-    kept = worker_idempotency_retention() if retention is None else purge_retention(retention)
+    kept = worker_idempotency_retention(retention)
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -19,13 +19,13 @@ import click
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Engine, make_url
+from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.adapters import idempotency as idempotency_store
 from app.adapters import keys as api_keys
 from app.adapters import migrations
-from app.adapters.db import make_engine, make_session_factory
+from app.adapters.db import command_engine, make_session_factory
 from app.adapters.roles import SERVICE, RoleRefused, grant_service_role
 from app.api.openapi_cli import openapi
 from app.batch_cli import tax_correction, worker
@@ -33,13 +33,14 @@ from app.config import (
     IDEMPOTENCY_RETENTION,
     POSTGRESQL,
     BadSetting,
-    check_document_settings,
     database_url,
+    document_templates,
+    flag,
     idempotency_retention,
-    serve_settings,
+    sellers,
 )
 from app.domain.errors import DomainError
-from app.refunds_cli import refunds
+from app.refunds_cli import Refused, refunds
 from app.relay_cli import relay
 from app.service.verify import verify as run_verify
 
@@ -47,15 +48,7 @@ from app.service.verify import verify as run_verify
 NO_TABLE, NO_COLUMN = "42P01", "42703"
 NO_PRIVILEGE = "42501"
 ROLES_DOC = "docs/operations.md, Database roles"
-# A command reads the whole database (verify) or many invoices at once: not a request's 5 s.
-COMMAND_STATEMENT_TIMEOUT_MS = 600_000
 UPGRADE = "run `accounting db upgrade` (and `accounting db grant` for the service's role)"
-
-
-class Refused(click.ClickException):
-    """An expected mistake: one line on standard error, exit status 2."""
-
-    exit_code = 2
 
 
 class MigrationsNotFound(Exception):
@@ -131,22 +124,10 @@ class Commands(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as error:
-            if isinstance(error, click.ClickException | click.exceptions.Exit):
-                raise
             message = refusal(error)
             if message is None:
                 raise
             raise Refused(message) from None
-
-
-def _engine(url: str | None = None) -> Engine:
-    """An engine for a command: the service's, with statement parameters kept out of every
-    error message."""
-    return make_engine(
-        url or database_url(),
-        statement_timeout_ms=COMMAND_STATEMENT_TIMEOUT_MS,
-        hide_parameters=True,
-    )
 
 
 @click.group(cls=Commands)
@@ -189,12 +170,8 @@ def db_grant(role: str) -> None:
 def _grant(url: str, role: str) -> None:
     if not url.startswith(f"{POSTGRESQL}://"):
         raise Refused("database roles are PostgreSQL's: DATABASE_URL names a SQLite file")
-    engine = _engine(url)
-    try:
-        with engine.begin() as connection:
-            statements = grant_service_role(connection, role)
-    finally:
-        engine.dispose()
+    with command_engine(url) as engine, engine.begin() as connection:
+        statements = grant_service_role(connection, role)
     for statement in statements:
         click.echo(f"{statement};")
     click.echo(f"role {role} holds the service's privileges on {len(SERVICE)} tables", err=True)
@@ -211,12 +188,8 @@ def keys() -> None:
 @click.option("--name", default=None, help="What the key is for.")
 def keys_create(businesses: tuple[str, ...], role: str, name: str | None) -> None:
     """Create a key; it is printed once, on the last line, and stored only as a hash."""
-    engine = _engine()
-    try:
-        with make_session_factory(engine)() as session, session.begin():
-            key = api_keys.create_key(session, list(businesses), role, name)
-    finally:
-        engine.dispose()
+    with command_engine() as engine, make_session_factory(engine)() as session, session.begin():
+        key = api_keys.create_key(session, list(businesses), role, name)
     click.echo(f"created a {role} key for business {', '.join(businesses)}", err=True)
     click.echo(key)
 
@@ -227,12 +200,8 @@ def keys_revoke(prefix: str) -> None:
     """Revoke the key that starts with PREFIX (its first 12 characters)."""
     # Only the prefix is ever repeated: a whole key pasted by mistake is not printed back.
     shown = prefix[:12]
-    engine = _engine()
-    try:
-        with make_session_factory(engine)() as session, session.begin():
-            count = api_keys.revoke_key(session, prefix)
-    finally:
-        engine.dispose()
+    with command_engine() as engine, make_session_factory(engine)() as session, session.begin():
+        count = api_keys.revoke_key(session, prefix)
     if not count:
         raise Refused(f"no live key starts with {shown} (give a key's first 12 characters)")
     click.echo(f"revoked {shown} for {count} business(es)", err=True)
@@ -254,11 +223,8 @@ def idempotency() -> None:
 def idempotency_purge(age: str) -> None:
     """Delete the idempotency keys older than the given age (the contract keeps them 24 h)."""
     before = datetime.now(UTC) - idempotency_retention(age)
-    engine = _engine()
-    try:
+    with command_engine() as engine:
         purged = idempotency_store.purge(engine, before)
-    finally:
-        engine.dispose()
     click.echo(
         f"purged {purged} idempotency keys older than {age} "
         f"(stored before {before:%Y-%m-%d %H:%M:%S} UTC)",
@@ -282,18 +248,21 @@ def idempotency_purge(age: str) -> None:
 )
 def serve(host: str | None, port: int | None, workers: int | None, migrate: bool | None) -> None:
     """Run the service under gunicorn (gunicorn.conf.py: threaded workers, timeouts)."""
-    settings = serve_settings()
+    configured = os.environ.get("ACCOUNTING_BIND") or "127.0.0.1:8000"  # gunicorn.conf.py too
+    default_host, _, default_port = configured.rpartition(":")
+    if not default_host or not default_port.isdigit() or not 0 < int(default_port) < 65536:
+        raise Refused(f"ACCOUNTING_BIND is not HOST:PORT with a port from 1 to 65535: {configured}")
     url = database_url()  # a DATABASE_URL that cannot work is refused here, not in every worker
-    check_document_settings()  # so are the sellers file and the document templates
-    if settings.require_database_url and not os.environ.get("DATABASE_URL"):
+    sellers(os.environ.get("ACCOUNTING_SELLERS"))  # so are the sellers file
+    document_templates(os.environ.get("ACCOUNTING_DOCUMENT_TEMPLATES"))  # and the templates
+    if flag("ACCOUNTING_REQUIRE_DATABASE_URL") and not os.environ.get("DATABASE_URL"):
         raise Refused(
             "DATABASE_URL is not set: this installation serves PostgreSQL only "
             "(ACCOUNTING_REQUIRE_DATABASE_URL=1)"
         )
-    if settings.migrate_on_start if migrate is None else migrate:
+    if flag("ACCOUNTING_MIGRATE_ON_START") if migrate is None else migrate:
         upgrade(url)
         click.echo("database is at the latest migration", err=True)
-    default_host, _, default_port = settings.bind.rpartition(":")
     bind = f"{host or default_host}:{port or default_port}"
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="accounting-prom-"))
     # gunicorn from this interpreter: the console script works from a virtualenv that was
@@ -314,11 +283,8 @@ def serve(host: str | None, port: int | None, workers: int | None, migrate: bool
 @main.command()
 def verify() -> None:
     """Check every invariant of every order and journal entry; exit 1 naming each violation."""
-    engine = _engine()
-    try:
+    with command_engine() as engine:
         checked, violations = run_verify(make_session_factory(engine))
-    finally:
-        engine.dispose()
     for violation in violations:
         click.echo(violation)
     click.echo(f"verify: {checked} orders checked, {len(violations)} violations", err=True)

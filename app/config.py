@@ -6,7 +6,6 @@ import dataclasses
 import os
 import re
 import tomllib
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ _SHORT_SCHEMES = ("postgres://", "postgresql://")
 
 # The contract keeps an idempotency key's answer at least 24 hours; the worker purges older
 # ones once a day, keeping them this long unless told otherwise.
-IDEMPOTENCY_MINIMUM = timedelta(hours=24)
 IDEMPOTENCY_RETENTION = "48h"
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -75,49 +73,32 @@ def duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
-def idempotency_retention(text: str) -> timedelta:
-    """How long idempotency keys are kept: a duration of at least 24 hours."""
+def at_least_a_day(text: str, rule: str) -> timedelta:
+    """A duration of at least 24 hours; else BadSetting: the rule (saying 24 h), not text."""
     kept = duration(text)
-    if kept < IDEMPOTENCY_MINIMUM:
-        raise BadSetting(
-            f"idempotency keys are kept at least 24 h (the contract's replay window), not {text}"
-        )
+    if kept < timedelta(hours=24):
+        raise BadSetting(f"{rule}, not {text}")
     return kept
 
 
-def purge_retention(text: str) -> timedelta | None:
-    """The worker's retention: as idempotency_retention, or None for 'off' (no purge)."""
+def idempotency_retention(text: str) -> timedelta:
+    """How long idempotency keys are kept: a duration of at least 24 hours."""
+    return at_least_a_day(
+        text, "idempotency keys are kept at least 24 h (the contract's replay window)"
+    )
+
+
+def worker_idempotency_retention(text: str | None = None) -> timedelta | None:
+    """The worker's daily purge: keys older than text, else ACCOUNTING_IDEMPOTENCY_RETENTION,
+    else 48h; None for 'off' (no purge)."""
+    if text is None:
+        text = os.environ.get("ACCOUNTING_IDEMPOTENCY_RETENTION") or IDEMPOTENCY_RETENTION
     return None if text.strip().lower() == "off" else idempotency_retention(text)
 
 
-def worker_idempotency_retention() -> timedelta | None:
-    """ACCOUNTING_IDEMPOTENCY_RETENTION for the worker's daily purge (default 48h)."""
-    return purge_retention(
-        os.environ.get("ACCOUNTING_IDEMPOTENCY_RETENTION") or IDEMPOTENCY_RETENTION
-    )
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """How `accounting serve` starts: where it listens, and what it checks first."""
-
-    bind: str  # ACCOUNTING_BIND, host:port (gunicorn.conf.py reads it too)
-    migrate_on_start: bool  # ACCOUNTING_MIGRATE_ON_START=1
-    require_database_url: bool  # ACCOUNTING_REQUIRE_DATABASE_URL=1 (the image sets it)
-
-
-def _flag(name: str) -> bool:
+def flag(name: str) -> bool:
+    """An environment variable set to 1, true, yes or on."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def serve_settings() -> ServeSettings:
-    bind = os.environ.get("ACCOUNTING_BIND") or "127.0.0.1:8000"
-    host, _, port = bind.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise BadSetting(f"ACCOUNTING_BIND is not HOST:PORT with a port from 1 to 65535: {bind}")
-    return ServeSettings(
-        bind, _flag("ACCOUNTING_MIGRATE_ON_START"), _flag("ACCOUNTING_REQUIRE_DATABASE_URL")
-    )
 
 
 def _count(name: str, default: int) -> int:
@@ -177,13 +158,6 @@ def document_templates(path: str | None) -> Path | None:
     if not (directory / "document.html").is_file():
         raise BadSetting(f"ACCOUNTING_DOCUMENT_TEMPLATES: {path} holds no document.html")
     return directory
-
-
-def check_document_settings() -> None:
-    """Refuse (BadSetting) an ACCOUNTING_SELLERS or ACCOUNTING_DOCUMENT_TEMPLATES that cannot
-    work, before any worker starts."""
-    sellers(os.environ.get("ACCOUNTING_SELLERS"))
-    document_templates(os.environ.get("ACCOUNTING_DOCUMENT_TEMPLATES"))
 
 
 def from_environment() -> dict[str, Any]:

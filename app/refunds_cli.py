@@ -10,30 +10,21 @@ from typing import Any
 
 import click
 
-from app.adapters.db import make_engine, make_session_factory
+from app.adapters.db import command_engine, make_session_factory
 from app.adapters.sepa import FORMATS, checked_account, checked_debtor, credit_transfer_writer
-from app.config import database_url
 from app.domain.bank_account import BankAccount
 from app.domain.money import to_major
 from app.service.refunds import SEPA_CURRENCY, RefundPayouts, today
 
-# A command's statements may take longer than a request's 5 s.
-STATEMENT_TIMEOUT_MS = 600_000
-
 
 @contextmanager
 def _payouts() -> Iterator[RefundPayouts]:
-    engine = make_engine(
-        database_url(), statement_timeout_ms=STATEMENT_TIMEOUT_MS, hide_parameters=True
-    )
-    try:
+    with command_engine() as engine:
         yield RefundPayouts(make_session_factory(engine))
-    finally:
-        engine.dispose()
 
 
-class NotWritten(click.ClickException):
-    """The file could not be written (one line on standard error, exit status 2)."""
+class Refused(click.ClickException):
+    """An expected mistake of any command: one line on standard error, exit status 2."""
 
     exit_code = 2
 
@@ -102,7 +93,7 @@ def _write(path: Path, document: bytes, export_id: str, business: str) -> None:
     try:
         path.write_bytes(document)
     except OSError as error:
-        raise NotWritten(
+        raise Refused(
             f"export {export_id} is recorded, but {path} could not be written ({error}): "
             f"`accounting refunds file --business {business} {export_id} --out FILE` writes it"
         ) from error

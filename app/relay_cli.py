@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import timedelta
 from types import FrameType
 
 import click
 from prometheus_client import start_http_server
 
 from app.adapters import migrations
-from app.adapters.db import make_engine
+from app.adapters.db import STATEMENT_TIMEOUT_MS, command_engine
 from app.adapters.schema import outbox, webhook_deliveries, webhook_endpoints
-from app.config import BadSetting, database_url, duration
+from app.config import at_least_a_day
 from app.service.relay import Relay, Settings
-
-GIVE_UP_MINIMUM = timedelta(hours=24)
-
-
-def _give_up(text: str) -> float:
-    kept = duration(text)
-    if kept < GIVE_UP_MINIMUM:
-        raise BadSetting(f"an endpoint is retried at least 24 h before it is disabled, not {text}")
-    return kept.total_seconds()
 
 
 @click.command()
@@ -52,10 +42,11 @@ def relay(
         timeout_s=timeout,
         base_delay_s=retry_base,
         max_delay_s=max(3600.0, retry_base),
-        give_up_after_s=_give_up(give_up_after),
+        give_up_after_s=at_least_a_day(
+            give_up_after, "an endpoint is retried at least 24 h before it is disabled"
+        ).total_seconds(),
     )
-    engine = make_engine(database_url(), hide_parameters=True)
-    try:
+    with command_engine(statement_timeout_ms=STATEMENT_TIMEOUT_MS) as engine:
         with engine.connect() as connection:  # a database never migrated fails here
             migrations.read_nothing_from(connection, outbox, webhook_endpoints, webhook_deliveries)
         worker = Relay(engine, settings)
@@ -78,5 +69,3 @@ def relay(
         click.echo("relay ready", err=True)
         worker.run(stop, threads if worker.hold else 1)
         click.echo("relay: stopping", err=True)
-    finally:
-        engine.dispose()

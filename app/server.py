@@ -15,24 +15,19 @@ from typing import Any
 from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
-CODES = {400: "malformed-request", 414: "uri-too-long", 431: "headers-too-large"}
+# (error, status, code, detail): the first that the error is answers it, so the subclasses
+# come before ParseException; anything else is a bug, 500.
+REFUSALS: tuple[tuple[type[BaseException], int, str, str], ...] = (
+    (errors.LimitRequestLine, 414, "uri-too-long", "the request line is too long"),
+    (errors.LimitRequestHeaders, 431, "headers-too-large", "the request's headers are too large"),
+    (errors.ParseException, 400, "malformed-request", "the request is not valid HTTP"),
+    (BaseException, 500, "internal-error", "an unexpected error occurred; it has been logged"),
+)
 
 
-def status_of(error: BaseException) -> int:
-    """The status gunicorn gives a request it refuses; 500 for anything else."""
-    if isinstance(error, errors.LimitRequestLine):
-        return 414
-    if isinstance(error, errors.LimitRequestHeaders):
-        return 431
-    if isinstance(error, errors.ParseException):
-        return 400
-    return 500
-
-
-def problem_bytes(status: int, detail: str) -> bytes:
+def problem_bytes(status: int, code: str, detail: str) -> bytes:
     """A complete HTTP/1.1 answer carrying a problem+json body; the connection then closes."""
     reason = HTTPStatus(status).phrase
-    code = CODES.get(status, "internal-error" if status == 500 else f"http-{status}")
     request_id = str(uuid.uuid4())
     body = json.dumps(
         {
@@ -57,17 +52,12 @@ class ProblemWorker(ThreadWorker):
     """gunicorn's gthread worker; its own refusals in the service's error format."""
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        status = status_of(exc)
+        _, status, code, detail = next(r for r in REFUSALS if isinstance(exc, r[0]))
         if status == 500:
             self.log.exception("error handling a request")  # a bug: the trace goes to the log
         else:
             self.log.warning("refused a request gunicorn could not take: %s", type(exc).__name__)
-        detail = {
-            414: "the request line is too long",
-            431: "the request's headers are too large",
-            500: "an unexpected error occurred; it has been logged",
-        }.get(status, "the request is not valid HTTP")
         try:
-            client.sendall(problem_bytes(status, detail))
+            client.sendall(problem_bytes(status, code, detail))
         except OSError:
             self.log.debug("could not send the refusal")

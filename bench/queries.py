@@ -24,9 +24,10 @@ import psycopg
 import workload
 from sqlalchemy import event, text
 
-from app import create_app, jsoncodec
+from app import jsoncodec
 from app.adapters import schema
 from app.adapters.keys import create_key
+from app.factory import create_app
 
 
 def main(show: bool) -> None:

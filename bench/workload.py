@@ -36,12 +36,13 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from app import create_app, jsoncodec
+from app import jsoncodec
 from app.adapters import mapper, schema
 from app.adapters.db import make_engine
 from app.adapters.keys import create_key
 from app.api import schemas
 from app.domain import model
+from app.factory import create_app
 from app.service import commands
 
 BUSINESS = "1000"

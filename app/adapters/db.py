@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app import jsoncodec
+from app.config import database_url
 
 # The time budget of one request's database work (docs/operations.md, "Time budget"); every
 # figure in milliseconds, each below gunicorn's 30 s worker timeout together.
@@ -85,6 +88,22 @@ def make_engine(
         dbapi_connection.adapters.register_dumper(int, Int8BinaryDumper)
 
     return engine
+
+
+# A command reads the whole database (verify) or many invoices at once: not a request's 5 s.
+COMMAND_STATEMENT_TIMEOUT_MS = 600_000
+
+
+@contextmanager
+def command_engine(url: str | None = None, **options: Any) -> Iterator[Engine]:
+    """A command's engine on url (default: DATABASE_URL), disposed when the command is done;
+    statement parameters are kept out of every error message."""
+    options.setdefault("statement_timeout_ms", COMMAND_STATEMENT_TIMEOUT_MS)
+    engine = make_engine(url or database_url(), hide_parameters=True, **options)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def make_probe_engine(url: str) -> Engine:

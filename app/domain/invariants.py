@@ -189,11 +189,12 @@ def payout_bookings(refund: model.Refund) -> list[Booking]:
     and one for its completion."""
     open_or_done = refund.status in (model.IN_PAYOUT, model.COMPLETED)
     failed = refund.attempt - 1 if open_or_done else refund.attempt
-    paid_from = ledger.BANK if refund.method == model.BANK_TRANSFER else ledger.PAYMENT_CLEARING
     steps = [(model.IN_PAYOUT, ledger.payout_lines(refund.amount))] * refund.attempt
     steps += [(model.FAILED, ledger.payout_failed_lines(refund.amount))] * failed
     if refund.status == model.COMPLETED:
-        steps.append((model.COMPLETED, ledger.payout_completed_lines(refund.amount, paid_from)))
+        steps.append(
+            (model.COMPLETED, ledger.payout_completed_lines(refund.amount, refund.paid_from))
+        )
     return [
         Booking(
             model.PAYOUT_KINDS[status],

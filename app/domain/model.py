@@ -204,13 +204,20 @@ class Position:
         }
 
 
+class _Taxed:
+    taxes: list[dict[str, Any]]  # as taxes_to_json stores them
+
+    def tax_amounts(self) -> list[TaxAmount]:
+        return taxes_from_json(self.taxes)
+
+
 def _totals(taxes: list[TaxAmount]) -> tuple[int, int, int]:
     net = sum(t.net for t in taxes)
     vat = sum(t.vat for t in taxes)
     return net + vat, net, vat
 
 
-class InvoiceVersion:
+class InvoiceVersion(_Taxed):
     """One issued version of an invoice: never modified, except for being nullified."""
 
     def __init__(
@@ -236,9 +243,6 @@ class InvoiceVersion:
         self.gross, self.net, self.vat = _totals(taxes)
         self.nullified_by: str | None = None
 
-    def tax_amounts(self) -> list[TaxAmount]:
-        return taxes_from_json(self.taxes)
-
     @property
     def item_refs(self) -> list[int]:
         return [line["item_ref"] for line in self.lines]
@@ -255,7 +259,7 @@ class InvoiceVersion:
         )
 
 
-class CreditNote:
+class CreditNote(_Taxed):
     """Nullifies one invoice version line by line (the automatic goodwill of a correction)."""
 
     def __init__(self, reference: str, nullified: InvoiceVersion, document_date: date):
@@ -265,9 +269,6 @@ class CreditNote:
         self.lines = nullified.lines
         self.taxes = nullified.taxes
         self.gross, self.net, self.vat = nullified.gross, nullified.net, nullified.vat
-
-    def tax_amounts(self) -> list[TaxAmount]:
-        return taxes_from_json(self.taxes)
 
 
 class Invoice:
@@ -289,7 +290,7 @@ class Invoice:
         return next(v for v in self.versions if v.version == self.current_version)
 
 
-class Credit:
+class Credit(_Taxed):
     """A return or a goodwill: credits gross on invoiced positions.
 
     Its taxes are worked out by the order (`Order._credit_taxes`): they depend on what was
@@ -316,9 +317,6 @@ class Credit:
         self.lines = lines
         self.taxes = taxes_to_json(taxes)
         self.gross, self.net, self.vat = _totals(taxes)
-
-    def tax_amounts(self) -> list[TaxAmount]:
-        return taxes_from_json(self.taxes)
 
 
 class Cancellation:
@@ -373,6 +371,10 @@ class Refund:
     def method(self) -> str:
         return BANK_TRANSFER if self.bank_details else ORIGINAL_METHOD
 
+    @property
+    def paid_from(self) -> str:
+        return ledger.BANK if self.method == BANK_TRANSFER else ledger.PAYMENT_CLEARING
+
     def _require(self, status: str, doing: str) -> None:
         if self.status != status:
             raise StateConflict(
@@ -392,8 +394,7 @@ class Refund:
         """The bank or provider confirmed the payout: final."""
         self._require(IN_PAYOUT, "confirmed")
         self.status = COMPLETED
-        paid_from = ledger.BANK if self.method == BANK_TRANSFER else ledger.PAYMENT_CLEARING
-        return ledger.payout_completed_lines(self.amount, paid_from)
+        return ledger.payout_completed_lines(self.amount, self.paid_from)
 
     def fail(self, reason: str) -> list[ledger.JournalLine | None]:
         """The payout came back: the refund is owed again."""

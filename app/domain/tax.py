@@ -33,9 +33,6 @@ class TaxAmount:
     def gross(self) -> int:
         return self.net + self.vat
 
-    def negated(self) -> TaxAmount:
-        return TaxAmount(self.key, -self.net, -self.vat)
-
 
 def line_gross(unit_gross: int, quantity_milli: int) -> int:
     """Gross of a line: unit price times quantity, rounded half up once."""

@@ -20,9 +20,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from app import cli, create_app
+from app import cli
 from app.adapters.db import make_engine
 from app.adapters.schema import api_keys
+from app.factory import create_app
 from tests import factories
 from tests.e2e.conftest import BASE, Api, new_key, problem
 
@@ -163,7 +164,7 @@ def command_line(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
         engines.append(make_engine(url, **options))
         return engines[-1]
 
-    monkeypatch.setattr(cli, "make_engine", tracked)
+    monkeypatch.setattr("app.adapters.db.make_engine", tracked)
     yield CommandLine(database_url)
     for engine in engines:
         engine.dispose()

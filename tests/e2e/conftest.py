@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from werkzeug.test import TestResponse
 
-from app import create_app
 from app.adapters.keys import create_key
+from app.factory import create_app
 from tests import factories
 from tests.contract.openapi_check import assert_conforms
 

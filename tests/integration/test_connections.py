@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import create_app
 from app.adapters.db import make_engine, make_session_factory
 from app.adapters.keys import create_key
+from app.factory import create_app
 from app.service.unit_of_work import UnitOfWork, run
 from tests import factories
 from tests.domain_factories import OrderAggregateFactory

@@ -18,10 +18,10 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from app import create_app
 from app.adapters.roles import SERVICE
 from app.adapters.schema import metadata
 from app.cli import main, upgrade
+from app.factory import create_app
 from tests import factories
 from tests.e2e.conftest import BASE, Api
 from tests.factories import item

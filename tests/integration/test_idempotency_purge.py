@@ -12,11 +12,12 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import Engine, select, update
 
-from app import batch_cli, create_app
+from app import batch_cli
 from app.adapters import idempotency
 from app.adapters.schema import idempotency_keys, tax_correction_jobs
 from app.cli import main
 from app.config import BadSetting, duration, idempotency_retention, worker_idempotency_retention
+from app.factory import create_app
 from tests import factories
 from tests.e2e.conftest import BASE, Api, new_key
 

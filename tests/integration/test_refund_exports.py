@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
-from app import create_app
 from app.adapters.schema import refund_export_items, refunds
 from app.domain.bank_account import Transfer
+from app.factory import create_app
 from app.service.refunds import Export, RefundPayouts
 from tests import factories
 from tests.e2e.conftest import Api, new_key

@@ -160,12 +160,6 @@ def test_groups_carry_the_declaration_country() -> None:
     assert group == TaxAmount(TaxKey("AT", "NORMAL", 2000), net=1000, vat=200)
 
 
-def test_a_negated_tax_amount_reverses_net_vat_and_gross() -> None:
-    tax = TaxAmount(NORMAL_DE, net=1000, vat=190)
-    assert tax.negated() == TaxAmount(NORMAL_DE, net=-1000, vat=-190)
-    assert tax.negated().gross == -1190
-
-
 # --- credits split cumulatively --------------------------------------------------------
 
 
