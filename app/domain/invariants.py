@@ -118,8 +118,10 @@ class Booking:
     lines: list[ledger.JournalLine]
 
 
-def _booked(lines: Iterable[ledger.JournalLine | None]) -> list[ledger.JournalLine]:
-    return [line for line in lines if line is not None]
+def _booking(
+    kind: str, reference: str, document: str, lines: Iterable[ledger.JournalLine | None]
+) -> Booking:
+    return Booking(kind, reference, document, [line for line in lines if line is not None])
 
 
 def bookings(
@@ -133,52 +135,25 @@ def bookings(
     return or goodwill likewise reversed, a payment and a refund from their amounts."""
     found = []
     for invoice in order.invoices:
-        reference = invoice.invoice_reference
-        for version in sorted(invoice.versions, key=lambda v: v.version):
-            found.append(
-                Booking(
-                    "invoice",
-                    reference,
-                    f"invoice {reference} version {version.version}",
-                    _booked(ledger.sale_lines(version.tax_amounts())),
-                )
-            )
+        ref = invoice.invoice_reference
+        for v in sorted(invoice.versions, key=lambda v: v.version):
+            lines = ledger.sale_lines(v.tax_amounts())
+            found.append(_booking("invoice", ref, f"invoice {ref} version {v.version}", lines))
         for note in invoice.credit_notes:
-            found.append(
-                Booking(
-                    "credit-note",
-                    note.reference,
-                    f"credit note {note.reference}",
-                    _booked(ledger.sale_lines(note.tax_amounts(), sign=-1)),
-                )
-            )
+            lines = ledger.sale_lines(note.tax_amounts(), sign=-1)
+            document = f"credit note {note.reference}"
+            found.append(_booking("credit-note", note.reference, document, lines))
     for credit in credits:
-        found.append(
-            Booking(
-                credit.kind,
-                credit.reference,
-                f"{credit.kind} {credit.reference}",
-                _booked(ledger.sale_lines(credit.tax_amounts(), sign=-1)),
-            )
-        )
+        lines = ledger.sale_lines(credit.tax_amounts(), sign=-1)
+        document = f"{credit.kind} {credit.reference}"
+        found.append(_booking(credit.kind, credit.reference, document, lines))
     for payment in payments:
-        found.append(
-            Booking(
-                "payment",
-                payment.reference or payment.payment_id,
-                f"payment {payment.payment_id}",
-                _booked(ledger.payment_lines(payment.amount)),
-            )
-        )
+        reference = payment.reference or payment.payment_id
+        lines = ledger.payment_lines(payment.amount)
+        found.append(_booking("payment", reference, f"payment {payment.payment_id}", lines))
     for refund in refunds:
-        found.append(
-            Booking(
-                "refund",
-                refund.refund_id,
-                f"refund {refund.refund_id}",
-                _booked(ledger.refund_lines(refund.amount)),
-            )
-        )
+        lines = ledger.refund_lines(refund.amount)
+        found.append(_booking("refund", refund.refund_id, f"refund {refund.refund_id}", lines))
         found.extend(payout_bookings(refund))
     return found
 
@@ -196,11 +171,11 @@ def payout_bookings(refund: model.Refund) -> list[Booking]:
             (model.COMPLETED, ledger.payout_completed_lines(refund.amount, refund.paid_from))
         )
     return [
-        Booking(
+        _booking(
             model.PAYOUT_KINDS[status],
             refund.refund_id,
             f"refund {refund.refund_id} ({model.PAYOUT_KINDS[status]})",
-            _booked(lines),
+            lines,
         )
         for status, lines in steps
     ]

@@ -93,29 +93,34 @@ def sale_lines(taxes: Iterable[TaxAmount], sign: int = 1) -> list[JournalLine | 
     return [_signed(RECEIVABLE, sign * gross), *lines]
 
 
+def transfer(debit: str, credit: str, amount: int) -> list[JournalLine | None]:
+    """Amount from one account to another: a debit on the first, a credit on the second."""
+    return [_signed(debit, amount), _signed(credit, -amount)]
+
+
 def payment_lines(amount: int) -> list[JournalLine | None]:
     """Cash arrives: clearing against receivable."""
-    return [_signed(PAYMENT_CLEARING, amount), _signed(RECEIVABLE, -amount)]
+    return transfer(PAYMENT_CLEARING, RECEIVABLE, amount)
 
 
 def refund_lines(amount: int) -> list[JournalLine | None]:
     """Money owed back: receivable against refunds payable."""
-    return [_signed(RECEIVABLE, amount), _signed(REFUNDS_PAYABLE, -amount)]
+    return transfer(RECEIVABLE, REFUNDS_PAYABLE, amount)
 
 
 def payout_lines(amount: int) -> list[JournalLine | None]:
     """A refund handed over for payout: still owed, now on its way."""
-    return [_signed(REFUNDS_PAYABLE, amount), _signed(REFUNDS_IN_PAYOUT, -amount)]
+    return transfer(REFUNDS_PAYABLE, REFUNDS_IN_PAYOUT, amount)
 
 
 def payout_failed_lines(amount: int) -> list[JournalLine | None]:
     """A payout that failed: the refund is owed again."""
-    return [_signed(REFUNDS_IN_PAYOUT, amount), _signed(REFUNDS_PAYABLE, -amount)]
+    return transfer(REFUNDS_IN_PAYOUT, REFUNDS_PAYABLE, amount)
 
 
 def payout_completed_lines(amount: int, paid_from: str) -> list[JournalLine | None]:
     """A payout confirmed: the money left the bank account or the provider's clearing."""
-    return [_signed(REFUNDS_IN_PAYOUT, amount), _signed(paid_from, -amount)]
+    return transfer(REFUNDS_IN_PAYOUT, paid_from, amount)
 
 
 def account_name(line: JournalLine) -> str:

@@ -319,22 +319,15 @@ class Credit(_Taxed):
         self.gross, self.net, self.vat = _totals(taxes)
 
 
+@dataclass(eq=False)
 class Cancellation:
     """Whole open positions that will never be invoiced."""
 
-    def __init__(
-        self,
-        reference: str,
-        reason: str | None,
-        item_refs: list[int],
-        when: date,
-        invoice_reference: str | None = None,
-    ):
-        self.reference = reference
-        self.reason = reason
-        self.item_refs = item_refs
-        self.document_date = when
-        self.invoice_reference = invoice_reference
+    reference: str
+    reason: str | None
+    item_refs: list[int]
+    document_date: date
+    invoice_reference: str | None = None
 
 
 class Payment:
@@ -547,7 +540,11 @@ class Order:
             self.business_code, self.order_reference, kind, reference, when, lines
         )
 
-    def _known_positions(self, refs: list[int]) -> list[Position]:
+    def _known_positions(
+        self, refs: list[int], state: str, code: str, detail: str
+    ) -> list[Position]:
+        """The positions these refs name, all known and all in this state, else refused:
+        unknown ones first, then those in another state."""
         missing = [
             FieldError(
                 f"items[{i}].item_ref",
@@ -558,7 +555,11 @@ class Order:
             if self.position(ref) is None
         ]
         _refuse(*missing)
-        return [p for ref in refs if (p := self.position(ref)) is not None]
+        positions = [p for ref in refs if (p := self.position(ref)) is not None]
+        not_in_state = [p.item_ref for p in positions if p.state != state]
+        if not_in_state:
+            raise _positions_error(code, detail, "items", not_in_state)
+        return positions
 
     def _settle_overpayment(
         self, cause: str, bank_details: BankAccount | None, effects: Effects, when: date
@@ -601,12 +602,12 @@ class Order:
                 f"invoice {spec.invoice_reference} already exists", code="invoice-exists"
             )
         _refuse(*invoice_date_errors(spec, self.order_date, ""))
-        positions = self._known_positions(list(spec.item_refs))
-        not_open = [p.item_ref for p in positions if p.state != OPEN]
-        if not_open:
-            raise _positions_error(
-                "position-not-open", "positions already invoiced or cancelled", "items", not_open
-            )
+        positions = self._known_positions(
+            list(spec.item_refs),
+            OPEN,
+            "position-not-open",
+            "positions already invoiced or cancelled",
+        )
         gross = sum(p.gross for p in positions)
         if gross < 0:
             raise field_errors(self._negative_total("items", "the invoice", gross))
@@ -644,12 +645,9 @@ class Order:
         invoice_reference: str | None = None,
     ) -> Effects:
         """Cancel whole open positions; refund if more was paid than the order is now worth."""
-        positions = self._known_positions(item_refs)
-        not_open = [p.item_ref for p in positions if p.state != OPEN]
-        if not_open:
-            raise _positions_error(
-                "position-not-open", "only open positions can be cancelled", "items", not_open
-            )
+        positions = self._known_positions(
+            item_refs, OPEN, "position-not-open", "only open positions can be cancelled"
+        )
         cancelled = {p.item_ref: p.gross for p in positions}
         left = self.gross_total - sum(cancelled.values())
         if left < 0:
@@ -696,18 +694,6 @@ class Order:
             (group[1], before.get(group, 0), gross) for group, gross in grosses.items()
         )
 
-    def _invoiced(self, refs: list[int]) -> list[Position]:
-        positions = self._known_positions(refs)
-        not_invoiced = [p.item_ref for p in positions if p.state != INVOICED]
-        if not_invoiced:
-            raise _positions_error(
-                "position-not-invoiced",
-                "only invoiced positions can be credited",
-                "items",
-                not_invoiced,
-            )
-        return positions
-
     def _book_credit(self, credit: Credit, bank_details: BankAccount | None) -> Effects:
         self.credited_total += credit.gross
         effects = Effects(credit.reference)
@@ -726,15 +712,18 @@ class Order:
         self._touch()
         return effects
 
-    def _check_credit_items(
-        self,
-        positions: list[Position],
-        items: list[CreditItem],
-        invoice_reference: str | None,
-        price_is_the_positions: bool,
-    ) -> None:
-        """What a return or goodwill names besides quantities must agree with the positions
-        as invoiced: their invoice, VAT type and rate, unit VAT and (for a return) price."""
+    def _positions_to_credit(
+        self, items: list[CreditItem], invoice_reference: str | None, price_is_the_positions: bool
+    ) -> list[Position]:
+        """The invoiced positions a return or goodwill names. What it names besides quantities
+        must agree with them as invoiced: their invoice, VAT type and rate, unit VAT and (for
+        a return) price."""
+        positions = self._known_positions(
+            [item.item_ref for item in items],
+            INVOICED,
+            "position-not-invoiced",
+            "only invoiced positions can be credited",
+        )
         errors = []
         if invoice_reference is not None and self.invoice(invoice_reference) is None:
             errors.append(
@@ -752,6 +741,7 @@ class Order:
                 )
             )
         _refuse(*errors)
+        return positions
 
     def _credit_item_errors(
         self,
@@ -813,8 +803,7 @@ class Order:
         invoice_reference: str | None = None,
     ) -> Effects:
         """Take back whole or partial quantities of invoiced positions at their booked figures."""
-        positions = self._invoiced([item.item_ref for item in items])
-        self._check_credit_items(positions, items, invoice_reference, price_is_the_positions=True)
+        positions = self._positions_to_credit(items, invoice_reference, price_is_the_positions=True)
         errors = [
             FieldError(
                 f"items[{i}].quantity_milli",
@@ -860,8 +849,9 @@ class Order:
     ) -> Effects:
         """Credit quantity x unit price on invoiced positions at their VAT type and rate,
         never more than is left of each."""
-        positions = self._invoiced([item.item_ref for item in items])
-        self._check_credit_items(positions, items, invoice_reference, price_is_the_positions=False)
+        positions = self._positions_to_credit(
+            items, invoice_reference, price_is_the_positions=False
+        )
         amounts = [line_gross(item.unit_gross or 0, item.quantity_milli) for item in items]
         errors = [
             FieldError(
