@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.adapters import idempotency, migrations
 from app.adapters.db import STATEMENT_TIMEOUT_MS, command_engine, make_session_factory
 from app.adapters.schema import idempotency_keys, tax_correction_items, tax_correction_jobs
+from app.adapters.tax_jobs import AMOUNTS
 from app.config import database_url, worker_idempotency_retention
 from app.domain.errors import DomainError, field_errors
 from app.domain.money import decimals_of, rate_to_bp, to_major
@@ -48,20 +49,7 @@ OPTIONS = {
     "to_rate_bp": "--to-rate",
     "mode": "--mode",
 }
-REPORT_COLUMNS = (
-    "invoice",
-    "order",
-    "currency",
-    "old_gross",
-    "old_net",
-    "old_vat",
-    "new_gross",
-    "new_net",
-    "new_vat",
-    "refund",
-    "status",
-    "problem_code",
-)
+REPORT_COLUMNS = ("invoice", "order", "currency", *AMOUNTS, "refund", "status", "problem_code")
 PLAIN_EVERY_SECONDS = 10.0
 WORKER_TABLES = (tax_correction_jobs, tax_correction_items, idempotency_keys)
 PURGE_EVERY = timedelta(days=1)
@@ -149,18 +137,13 @@ def _amount(minor: int | None, currency: str | None) -> str:
 
 
 def _report_row(outcome: tc.InvoiceOutcome) -> list[str]:
-    before, after, currency = outcome.before, outcome.after, outcome.currency
+    currency, refund = outcome.currency, outcome.refund if outcome.after else None
+    amounts = (_amount(minor, currency) for minor in (*outcome.amounts().values(), refund))
     return [
         outcome.invoice_reference,
         outcome.order_reference,
         currency or "",
-        _amount(before.gross if before else None, currency),
-        _amount(before.net if before else None, currency),
-        _amount(before.vat if before else None, currency),
-        _amount(after.gross if after else None, currency),
-        _amount(after.net if after else None, currency),
-        _amount(after.vat if after else None, currency),
-        _amount(outcome.refund if after else None, currency),
+        *amounts,
         outcome.status,
         outcome.problem_code or "",
     ]
@@ -296,17 +279,12 @@ def tax_correction(
             f"{total} selected",
             err=True,
         )
-        parallel = tc.ParallelCorrections(database_url(), factory, workers) if workers > 1 else None
         with (
-            parallel or nullcontext(),
+            tc.Corrections(database_url(), factory, workers) as corrections,
             _report(report) as write,
             progress(total, sys.stderr) as advance,
         ):
-            if parallel:
-                outcomes = parallel.correct(business, change, dry_run)
-            else:
-                outcomes = tc.correct_invoices(factory, business, change, dry_run)
-            for outcome in outcomes:
+            for outcome in corrections.correct(business, change, dry_run):
                 summary.add(outcome)
                 write(outcome)
                 advance(summary)

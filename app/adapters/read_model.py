@@ -11,8 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from app.adapters import schema
-from app.adapters.mapper import ENTRY, LINE, Mapping
-from app.domain import ledger
+from app.adapters.mapper import Mapping
 
 
 def documents(
@@ -29,38 +28,6 @@ def documents(
     for row in rows:
         found.setdefault(row[-1], []).append(mapping.build(row[:-1]))
     return found
-
-
-def journal(
-    connection: Connection, business: str, refs: list[str]
-) -> dict[str, list[ledger.JournalEntry]]:
-    """Every journal entry with its lines, by order, each order's in the order booked."""
-    entries, lines = schema.journal_entries, schema.journal_lines
-    by_id: dict[str, ledger.JournalEntry] = {}
-    by_order: dict[str, list[ledger.JournalEntry]] = {}
-    for row in connection.execute(
-        select(*ENTRY.columns)
-        .where(entries.c.business_code == business)
-        .where(entries.c.order_reference.in_(refs))
-        .order_by(entries.c.created_at, entries.c.entry_id)
-    ):
-        entry = ENTRY.build(row)
-        entry.lines = []
-        by_id[entry.entry_id] = entry
-        by_order.setdefault(entry.order_reference, []).append(entry)
-    for row in connection.execute(
-        select(*LINE.columns, lines.c.entry_id)
-        .join(
-            entries,
-            (entries.c.business_code == lines.c.business_code)
-            & (entries.c.entry_id == lines.c.entry_id),
-        )
-        .where(lines.c.business_code == business)
-        .where(entries.c.order_reference.in_(refs))
-        .order_by(lines.c.entry_id, lines.c.line_no)
-    ):
-        by_id[row[-1]].lines.append(LINE.build(row[:-1]))
-    return by_order
 
 
 def unbalanced_entries(connection: Connection) -> list[str]:

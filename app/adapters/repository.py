@@ -170,17 +170,20 @@ def _refunds_query(many: bool) -> Any:
 
 
 @functools.cache
-def _journal_queries() -> tuple[Any, Any]:
-    """An order's journal entries, and their lines."""
+def _journal_queries(many: bool) -> tuple[Any, Any]:
+    """The journal entries of some orders, in the order booked, and their lines. Entries booked
+    together follow their documents' dates for one order (as the API shows them), their ids
+    for many (as `accounting verify` names them)."""
     e, ln = schema.journal_entries, schema.journal_lines
-    of_order = (e.c.business_code == bindparam("business")) & (
-        e.c.order_reference == bindparam("order")
+    of_orders = (e.c.business_code == bindparam("business")) & _of(
+        e.c.order_reference, "refs", many
     )
-    entries = select(*ENTRY.columns).where(of_order).order_by(e.c.created_at, e.c.document_date)
+    booked = (e.c.created_at, e.c.entry_id if many else e.c.document_date)
+    entries = select(*ENTRY.columns).where(of_orders).order_by(*booked)
     lines = (
         select(*LINE.columns, ln.c.entry_id)
         .join(e, (e.c.business_code == ln.c.business_code) & (e.c.entry_id == ln.c.entry_id))
-        .where(of_order)
+        .where(of_orders)
         .order_by(ln.c.entry_id, ln.c.line_no)
     )
     return entries, lines
@@ -481,17 +484,31 @@ class OrderRepository:
         return [REFUND.build(row[:-1]) for row in rows]
 
     def journal(self, business: str, order_reference: str) -> list[ledger.JournalEntry]:
-        params = {"business": business, "order": order_reference}
-        entry_rows, line_rows = self.statements.rows(
-            *((query, params) for query in _journal_queries())
+        return self.journals(business, order_reference)[order_reference]
+
+    def journals(
+        self, business: str, references: str | list[str]
+    ) -> dict[str, list[ledger.JournalEntry]]:
+        """The journal entries of one order or of a list of them, with their lines, by order
+        (see _journal_queries for their order)."""
+        many = isinstance(references, list)
+        params = {"business": business, "refs": references}
+        # A list of references expands into the SQL, so it goes through SQLAlchemy.
+        entry_rows, line_rows = (self.statements.immediate() if many else self.statements).rows(
+            *((query, params) for query in _journal_queries(many))
         )
-        entries = [ENTRY.build(row) for row in entry_rows]
-        by_id = {entry.entry_id: entry for entry in entries}
-        for entry in entries:
+        found: dict[str, list[ledger.JournalEntry]] = {
+            ref: [] for ref in (references if isinstance(references, list) else [references])
+        }
+        by_id: dict[str, ledger.JournalEntry] = {}
+        for row in entry_rows:
+            entry = ENTRY.build(row)
             entry.lines = []
+            by_id[entry.entry_id] = entry
+            found[entry.order_reference].append(entry)
         for row in line_rows:
             by_id[row[-1]].lines.append(LINE.build(row[:-1]))
-        return entries
+        return found
 
     def tax_report(self, business: str, start: date, end: date) -> list[dict[str, Any]]:
         """Net and VAT booked per declaration country, VAT type and rate in the period."""

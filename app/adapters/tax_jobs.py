@@ -1,20 +1,21 @@
 """Tax-correction jobs and their items, and the invoices a VAT-rate change selects.
 
 The SQL of batch tax corrections (app/service/tax_correction.py orchestrates them): which
-invoices a change reaches, a job's row and items, claiming an item with SKIP LOCKED.
+invoices a change reaches, a job's row and items, claiming an item with SKIP LOCKED, and what
+happened to each invoice (an item's outcome, the command's report row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, exists, func, literal, select, update
+from sqlalchemy import Connection, Row, RowMapping, Select, exists, func, literal, select, update
 
 from app.adapters import schema
 from app.adapters.schema import utc_now
+from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange
 
 jobs_table, items_table = schema.tax_correction_jobs, schema.tax_correction_items
@@ -43,29 +44,37 @@ def _job_of(row: Any) -> Job:
     return Job(row.business_code, row.job_id, change, bool(row.dry_run))
 
 
+AMOUNTS = ("old_gross", "old_net", "old_vat", "new_gross", "new_net", "new_vat")
+
+
+class Totals(NamedTuple):
+    gross: int
+    net: int
+    vat: int
+
+    @classmethod
+    def of(cls, version: InvoiceVersion) -> Totals:
+        return cls(version.gross, version.net, version.vat)
+
+
 @dataclass(frozen=True)
-class JobRow:
-    """A job as stored: its parameters and where it stands."""
-
-    job: Job
-    status: str
-    total: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a worker records for one item (amounts in minor units)."""
+class InvoiceOutcome:
+    """What happened to one selected invoice; amounts in minor units of `currency`."""
 
     invoice_reference: str
+    order_reference: str
     status: str
-    problem_code: str | None
-    currency: str | None
-    old: tuple[int, int, int] | None  # gross, net, VAT
-    new: tuple[int, int, int] | None
-    refund: int
+    problem_code: str | None = None
+    currency: str | None = None
+    before: Totals | None = None
+    after: Totals | None = None
+    refund: int = 0
+
+    def amounts(self) -> dict[str, int | None]:
+        """The totals before and after, named as an item and the report name them (None for
+        a side that is missing)."""
+        sides = (*(self.before or (None,) * 3), *(self.after or (None,) * 3))
+        return dict(zip(AMOUNTS, sides, strict=True))
 
 
 def selection(business: str, change: TaxChange) -> Select[str, str]:
@@ -154,17 +163,14 @@ class TaxJobRepository:
             )
         )
 
-    def get(self, business: str, job_id: str) -> JobRow | None:
+    def get(self, business: str, job_id: str) -> tuple[Job, Row[Any]] | None:
+        """The job and its row as stored (where it stands: status, total, timestamps)."""
         row = self.connection.execute(
             select(jobs_table)
             .where(jobs_table.c.business_code == business)
             .where(jobs_table.c.job_id == job_id)
         ).first()
-        if row is None:
-            return None
-        return JobRow(
-            _job_of(row), row.status, row.total, row.created_at, row.started_at, row.finished_at
-        )
+        return None if row is None else (_job_of(row), row)
 
     def item_counts(self, job: Job) -> dict[str, int]:
         """How many of the job's items have each status."""
@@ -175,11 +181,10 @@ class TaxJobRepository:
         ).all()
         return {status: int(count) for status, count in rows}
 
-    def items_with(
-        self, job: Job, statuses: Iterable[str], limit: int
-    ) -> list[tuple[str, str, str, str | None]]:
-        """(invoice, order, status, problem code) of the first items with these statuses."""
-        rows = self.connection.execute(
+    def items_with(self, job: Job, statuses: Iterable[str], limit: int) -> Sequence[RowMapping]:
+        """invoice_reference, order_reference, status and problem_code of the first items
+        with these statuses."""
+        query = (
             select(
                 items_table.c.invoice_reference,
                 items_table.c.order_reference,
@@ -190,8 +195,8 @@ class TaxJobRepository:
             .where(items_table.c.status.in_(tuple(statuses)))
             .order_by(items_table.c.invoice_reference)
             .limit(limit)
-        ).all()
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        )
+        return self.connection.execute(query).mappings().all()
 
     def claim_queued(self) -> Job | None:
         """The oldest queued job, locked; None when none is free (SKIP LOCKED)."""
@@ -265,9 +270,8 @@ class TaxJobRepository:
         ).first()
         return (row[0], row[1]) if row is not None else None
 
-    def record(self, job: Job, outcome: Outcome, worker: str) -> None:
+    def record(self, job: Job, outcome: InvoiceOutcome, worker: str) -> None:
         """Store an item's outcome; only a pending item changes (it may have been done since)."""
-        old, new = outcome.old or (None, None, None), outcome.new or (None, None, None)
         self.connection.execute(
             update(items_table)
             .where(self._in(job))
@@ -277,12 +281,7 @@ class TaxJobRepository:
                 status=outcome.status,
                 problem_code=outcome.problem_code,
                 currency=outcome.currency,
-                old_gross=old[0],
-                old_net=old[1],
-                old_vat=old[2],
-                new_gross=new[0],
-                new_net=new[1],
-                new_vat=new[2],
+                **outcome.amounts(),
                 refund=outcome.refund,
                 worker=worker,
                 processed_at=utc_now(),

@@ -25,9 +25,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from multiprocessing.pool import AsyncResult
-from typing import Any, NamedTuple
+from dataclasses import replace
+from multiprocessing.pool import AsyncResult, Pool
+from typing import Any
 
 import pycountry
 from sqlalchemy import Connection, Engine
@@ -36,9 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.adapters.db import make_engine, make_session_factory
 from app.adapters.repository import Correcting
-from app.adapters.tax_jobs import PENDING, Job, Outcome, TaxJobRepository
+from app.adapters.tax_jobs import PENDING, InvoiceOutcome, Job, TaxJobRepository, Totals
 from app.domain.errors import DomainError, FieldError, NotFound, field_errors
-from app.domain.model import InvoiceVersion
 from app.domain.tax_change import TaxChange, restate
 from app.service.orders import Idempotency, Written, correct_locked, idempotent
 from app.service.unit_of_work import (
@@ -59,30 +58,6 @@ PAGE = 500
 CHUNK = 20  # invoices sent to a worker process at a time
 IN_FLIGHT_PER_PROCESS = 3
 PROBLEMS_SHOWN = 100
-
-
-class Totals(NamedTuple):
-    gross: int
-    net: int
-    vat: int
-
-    @classmethod
-    def of(cls, version: InvoiceVersion) -> Totals:
-        return cls(version.gross, version.net, version.vat)
-
-
-@dataclass(frozen=True)
-class InvoiceOutcome:
-    """What happened to one selected invoice; amounts in minor units of `currency`."""
-
-    invoice_reference: str
-    order_reference: str
-    status: str
-    problem_code: str | None = None
-    currency: str | None = None
-    before: Totals | None = None
-    after: Totals | None = None
-    refund: int = 0
 
 
 # --- selection ---------------------------------------------------------------------------
@@ -216,21 +191,6 @@ def correct_one(
         return _failed(invoice_reference, order_reference, error)
 
 
-def correct_invoices(
-    session_factory: sessionmaker[Session],
-    business: str,
-    change: TaxChange,
-    dry_run: bool = False,
-) -> Iterator[InvoiceOutcome]:
-    """Every selected invoice, each in its own transaction, in invoice order."""
-    change.check()
-    for page in _pages(session_factory, business, change):
-        for invoice_reference, order_reference in page:
-            yield correct_one(
-                session_factory, business, order_reference, invoice_reference, change, dry_run
-            )
-
-
 _process_factory: sessionmaker[Session] | None = None
 
 
@@ -253,18 +213,28 @@ def _start_process(database_url: str) -> None:
     _process_factory, _connection = on_one_connection(make_engine(database_url, pool_size=1))
 
 
+def _corrected(
+    session_factory: sessionmaker[Session],
+    business: str,
+    invoices: list[tuple[str, str]],
+    change: TaxChange,
+    dry_run: bool,
+) -> Iterator[InvoiceOutcome]:
+    """Each (invoice, order) in its own transaction, one after the other."""
+    for invoice_ref, order_ref in invoices:
+        yield correct_one(session_factory, business, order_ref, invoice_ref, change, dry_run)
+
+
 def _correct_chunk(
     business: str, chunk: list[tuple[str, str]], change: TaxChange, dry_run: bool
 ) -> list[InvoiceOutcome]:
     assert _process_factory is not None, "set by _start_process"
-    return [
-        correct_one(_process_factory, business, order_ref, invoice_ref, change, dry_run)
-        for invoice_ref, order_ref in chunk
-    ]
+    return list(_corrected(_process_factory, business, chunk, change, dry_run))
 
 
-class ParallelCorrections:
-    """The same corrections spread over worker processes, each invoice in its own transaction.
+class Corrections:
+    """Every selected invoice, each in its own transaction, in invoice order: with one
+    process here, one after the other; with more, spread over worker processes.
 
     Each invoice still takes its order's lock first and is checked again under it, so the
     processes never correct one twice. Only a few chunks are in flight at a time, so memory
@@ -279,19 +249,21 @@ class ParallelCorrections:
         self.session_factory = session_factory
         self.processes = processes
 
-    def __enter__(self) -> ParallelCorrections:
-        bind = self.session_factory.kw.get("bind")
-        if isinstance(bind, Engine):
-            bind.dispose()
-        context = multiprocessing.get_context("fork")
-        self.pool = context.Pool(
-            self.processes, initializer=_start_process, initargs=(self.database_url,)
-        )
+    def __enter__(self) -> Corrections:
+        self.pool: Pool | None = None
+        if self.processes > 1:
+            bind = self.session_factory.kw.get("bind")
+            if isinstance(bind, Engine):
+                bind.dispose()
+            self.pool = multiprocessing.get_context("fork").Pool(
+                self.processes, initializer=_start_process, initargs=(self.database_url,)
+            )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
 
     def correct(
         self, business: str, change: TaxChange, dry_run: bool = False
@@ -299,6 +271,9 @@ class ParallelCorrections:
         change.check()
         in_flight: deque[AsyncResult[list[InvoiceOutcome]]] = deque()
         for page in _pages(self.session_factory, business, change):
+            if self.pool is None:  # one process: each invoice here, as it is asked for
+                yield from _corrected(self.session_factory, business, page, change, dry_run)
+                continue
             for start in range(0, len(page), CHUNK):
                 chunk = page[start : start + CHUNK]
                 task = self.pool.apply_async(_correct_chunk, (business, chunk, change, dry_run))
@@ -350,14 +325,14 @@ def job_report(
 
 
 def _job_report(jobs: TaxJobRepository, business: str, job_id: str) -> dict[str, Any]:
-    row = jobs.get(business, job_id)
-    if row is None:
+    found = jobs.get(business, job_id)
+    if found is None:
         raise NotFound(f"tax correction job {job_id} not found")
+    job, row = found
     counts = dict.fromkeys((PENDING, *OUTCOMES), 0)
-    counts.update(jobs.item_counts(row.job))
-    problems = jobs.items_with(row.job, (BLOCKED, FAILED), PROBLEMS_SHOWN)
+    counts.update(jobs.item_counts(job))
     return {
-        "job": row.job,
+        "job": job,
         "status": row.status,
         "total": row.total,
         "counts": counts,
@@ -365,15 +340,7 @@ def _job_report(jobs: TaxJobRepository, business: str, job_id: str) -> dict[str,
         "created_at": row.created_at,
         "started_at": row.started_at,
         "finished_at": row.finished_at,
-        "problems": [
-            {
-                "invoice_reference": p[0],
-                "order_reference": p[1],
-                "status": p[2],
-                "problem_code": p[3],
-            }
-            for p in problems
-        ],
+        "problems": jobs.items_with(job, (BLOCKED, FAILED), PROBLEMS_SHOWN),
     }
 
 
@@ -403,12 +370,6 @@ def _running_job(session_factory: sessionmaker[Session]) -> Job | None:
     return None
 
 
-def _recorded(o: InvoiceOutcome) -> Outcome:
-    return Outcome(
-        o.invoice_reference, o.status, o.problem_code, o.currency, o.before, o.after, o.refund
-    )
-
-
 def _process_next(
     session_factory: sessionmaker[Session], job: Job, cursor: str, worker: str
 ) -> InvoiceOutcome | None:
@@ -426,7 +387,7 @@ def _process_next(
         outcome = _correct(
             uow, job.business, order_reference, invoice_reference, job.change, job.dry_run
         )
-        jobs.record(job, _recorded(outcome), worker)
+        jobs.record(job, outcome, worker)
         uow.commit()
         return outcome
 
@@ -437,7 +398,7 @@ def _process_next(
             raise
         outcome = _failed(claimed[0][0], claimed[0][1], error)
         with session_factory() as session, session.begin():
-            _jobs(session).record(job, _recorded(outcome), worker)
+            _jobs(session).record(job, outcome, worker)
         return outcome
 
 

@@ -44,11 +44,12 @@ def verify(session_factory: sessionmaker[Session]) -> tuple[int, list[str]]:
         db = session.connection()
         violations.extend(read_model.unbalanced_entries(db))
         for business, refs in read_model.order_batches(db, BATCH):
-            orders = OrderRepository(db).get_many(business, refs)
+            repository = OrderRepository(db)
+            orders = repository.get_many(business, refs)
             credits = read_model.documents(db, CREDIT, business, refs)
             payments = read_model.documents(db, PAYMENT, business, refs)
             refunds = read_model.documents(db, REFUND, business, refs)
-            journal = read_model.journal(db, business, refs)
+            journal = repository.journals(business, refs)
             for order in orders:
                 ref = order.order_reference
                 entries = journal.get(ref, [])
