@@ -171,14 +171,13 @@ def _refunds_query(many: bool) -> Any:
 
 @functools.cache
 def _journal_queries(many: bool) -> tuple[Any, Any]:
-    """The journal entries of some orders, in the order booked, and their lines. Entries booked
-    together follow their documents' dates for one order (as the API shows them), their ids
-    for many (as `accounting verify` names them)."""
+    """The journal entries of some orders, in the order booked (those booked together by their
+    documents' dates, then ids), and their lines."""
     e, ln = schema.journal_entries, schema.journal_lines
     of_orders = (e.c.business_code == bindparam("business")) & _of(
         e.c.order_reference, "refs", many
     )
-    booked = (e.c.created_at, e.c.entry_id if many else e.c.document_date)
+    booked = (e.c.created_at, e.c.document_date, e.c.entry_id)
     entries = select(*ENTRY.columns).where(of_orders).order_by(*booked)
     lines = (
         select(*LINE.columns, ln.c.entry_id)
