@@ -29,20 +29,25 @@ def stored_date(value: Any) -> date | None:
         return None
 
 
+def _billed_name(address: Mapping[str, Any], customer: str) -> str:
+    """The company billed, else the person, else the customer number."""
+    person = " ".join(
+        part for key in ("firstName", "lastName") if (part := clean_text(address.get(key)))
+    )
+    return clean_text(address.get("companyName")) or person or customer
+
+
 def billed(order: model.Order, version: model.InvoiceVersion) -> Billed:
     """The customer as billed by this version (the billing address it was issued with), and
     the goods' dispatch date it names (BT-72), if any."""
     address = (version.header or order.header).get("billToAddress") or {}
-    person = " ".join(
-        part for key in ("firstName", "lastName") if (part := clean_text(address.get(key)))
-    )
     street = " ".join(
         part for key in ("street", "streetNumber") if (part := clean_text(address.get(key)))
     )
     care_of = clean_text(address.get("careOf"))
     vat_id = clean_text(address.get("taxIdentificationNumber"))
     buyer = Buyer(
-        name=clean_text(address.get("companyName")) or person or order.customer_number,
+        name=_billed_name(address, order.customer_number),
         street=street or None,
         additional=f"c/o {care_of}" if care_of else None,
         postal_code=clean_text(address.get("postalCode")),
@@ -72,10 +77,4 @@ def stored_account(account: BankAccount | None) -> dict[str, Any] | None:
 
 def creditor_name(header: Mapping[str, Any], account: BankAccount, customer: str) -> str:
     """Whom a refund is paid to: the account owner, else the customer as billed."""
-    owner = (account.owner or "").strip()
-    if owner:
-        return owner
-    billed_to = header.get("billToAddress") or {}
-    names = [billed_to.get("firstName"), billed_to.get("lastName")]
-    person = " ".join(str(n) for n in names if n)
-    return str(billed_to.get("companyName") or person or customer)
+    return clean_text(account.owner) or _billed_name(header.get("billToAddress") or {}, customer)

@@ -496,9 +496,8 @@ class OrderRepository:
         entry_rows, line_rows = (self.statements.immediate() if many else self.statements).rows(
             *((query, params) for query in _journal_queries(many))
         )
-        found: dict[str, list[ledger.JournalEntry]] = {
-            ref: [] for ref in (references if isinstance(references, list) else [references])
-        }
+        refs = references if isinstance(references, list) else [references]
+        found: dict[str, list[ledger.JournalEntry]] = {ref: [] for ref in refs}
         by_id: dict[str, ledger.JournalEntry] = {}
         for row in entry_rows:
             entry = ENTRY.build(row)

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.api import jsonio, views
 from app.api import schemas as s
 from app.api.presenters import timestamp
-from app.domain.errors import FieldError, field_errors
-from app.domain.money import bp_to_rate, decimals_of, rate_to_bp
+from app.domain.errors import field_errors
+from app.domain.money import bp_to_rate, rate_to_bp
 from app.domain.tax_change import MODES, TaxChange
+from app.service import commands
 from app.service import tax_correction as tc
 
 PREFIX = views.PREFIX + "/tax-corrections"
@@ -107,8 +108,8 @@ class QueuedJobSchema(JobSchema, s.WriteResponseSchema):
 
 
 def _rate(value: Any, name: str) -> int:
-    if decimals_of(value) > 2:
-        raise field_errors(FieldError(name, "too-many-decimals", "at most 2 decimals"))
+    if problems := commands.percent_errors(value, name):
+        raise field_errors(*problems)
     return rate_to_bp(value)
 
 

@@ -138,7 +138,8 @@ def amount_errors(value: Decimal, currency: str, path: str) -> list[FieldError]:
     return []
 
 
-def _percent_errors(value: Decimal | None, path: str) -> list[FieldError]:
+def percent_errors(value: Decimal | None, path: str) -> list[FieldError]:
+    """A VAT rate in percent has at most 2 decimals."""
     if value is not None and decimals_of(value) > 2:
         return [FieldError(path, "too-many-decimals", "at most 2 decimals")]
     return []
@@ -194,7 +195,7 @@ def item_specs(items: Sequence[OrderItem], currency: str, path: str) -> list[Ite
 
 def _price_and_rate_errors(item: OrderItem, currency: str, path: str) -> list[FieldError]:
     errors = amount_errors(item.unit_gross, currency, f"{path}.unit_gross")
-    errors.extend(_percent_errors(item.vat_percent, f"{path}.vat_percent"))
+    errors.extend(percent_errors(item.vat_percent, f"{path}.vat_percent"))
     if item.vat_type in ZERO_RATE_TYPES and item.vat_percent != 0:
         message = f"{item.vat_type} needs vatPercent 0"
         errors.append(FieldError(f"{path}.vat_percent", "rate-must-be-zero", message))
@@ -224,7 +225,7 @@ def credit_items(items: Sequence[CreditLine], currency: str) -> list[CreditItem]
         for name, amount in (("unit_gross", item.unit_gross), ("unit_vat", item.unit_vat)):
             if amount is not None:
                 errors.extend(amount_errors(amount, currency, f"items[{i}].{name}"))
-        errors.extend(_percent_errors(item.vat_percent, f"items[{i}].vat_percent"))
+        errors.extend(percent_errors(item.vat_percent, f"items[{i}].vat_percent"))
     if errors:
         raise field_errors(*errors)
     return [
