@@ -190,14 +190,13 @@ def endpoint(connection: Connection, business: str, endpoint_id: str) -> Endpoin
     return Endpoint(*row) if row else None
 
 
-def remove_endpoint(connection: Connection, business: str, endpoint_id: str) -> bool:
+def remove_endpoint(connection: Connection, business: str, endpoint_id: str) -> None:
     # Its deliveries go with it (ON DELETE CASCADE).
-    result = connection.execute(
+    connection.execute(
         delete(endpoints).where(
             endpoints.c.business_code == business, endpoints.c.endpoint_id == endpoint_id
         )
     )
-    return bool(result.rowcount)
 
 
 def claim_endpoint(connection: Connection, now: datetime) -> Endpoint | None:

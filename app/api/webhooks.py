@@ -185,8 +185,8 @@ class Events(MethodView):
         """The business's events after a cursor, in commit order; poll with `next`."""
         types = query.get("types")
         wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
-        page = _webhooks().feed(businessCode, query["after"], query["limit"], wanted)
-        return views.json_response({"events": page.events, "next": page.next})
+        events, cursor = _webhooks().feed(businessCode, query["after"], query["limit"], wanted)
+        return views.json_response({"events": events, "next": cursor})
 
 
 @blp.route("/webhooks")

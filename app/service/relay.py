@@ -38,7 +38,6 @@ from app.service.webhooks import present
 
 log = logging.getLogger("app.relay")
 MEASURE_EVERY_S = 5.0  # the backlog gauge is counted this often
-Send = Callable[[str, bytes, dict[str, str], float], Answer]
 
 
 @dataclass(frozen=True)
@@ -113,17 +112,10 @@ def signed(ep: Endpoint, stored: StoredEvent, now: datetime) -> tuple[bytes, dic
 class Relay:
     """Numbers committed events and delivers them, one endpoint at a time per call."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings | None = None,
-        send: Send = webhook_http.post,
-        metrics: Metrics | None = None,
-    ):
+    def __init__(self, engine: Engine, settings: Settings | None = None):
         self.engine = engine
         self.settings = settings or Settings()
-        self.send = send
-        self.metrics = metrics or Metrics()
+        self.metrics = Metrics()
         self.hold = engine.dialect.name == "postgresql"
 
     def number(self) -> int:
@@ -145,27 +137,22 @@ class Relay:
 
     def deliver_one(self) -> bool:
         """Send the next event of one endpoint that has one due; False when none has."""
+        # Leaving the connection (a return, an error) rolls back what was not committed.
         with self.engine.connect() as connection:
             transaction = connection.begin()
-            try:
-                ep = store.claim_endpoint(connection, _now())
-                if ep is None:
-                    transaction.rollback()
-                    return False
-                stored, replay = self._next(connection, ep)
-                if stored is not None:
-                    if not self.hold:
-                        transaction.commit()
-                    body, headers = signed(ep, stored, _now())
-                    answer = self.send(ep.url, body, headers, self.settings.timeout_s)
-                    if not self.hold:
-                        transaction = connection.begin()
-                    self._record(connection, ep, stored, replay, answer)
-                transaction.commit()
-            except BaseException:
-                if transaction.is_active:
-                    transaction.rollback()
-                raise
+            ep = store.claim_endpoint(connection, _now())
+            if ep is None:
+                return False
+            stored, replay = self._next(connection, ep)
+            if stored is not None:
+                if not self.hold:
+                    transaction.commit()
+                body, headers = signed(ep, stored, _now())
+                answer = webhook_http.post(ep.url, body, headers, self.settings.timeout_s)
+                if not self.hold:
+                    transaction = connection.begin()
+                self._record(connection, ep, stored, replay, answer)
+            transaction.commit()
         return True
 
     def _next(self, connection: Connection, ep: Endpoint) -> tuple[StoredEvent | None, bool]:
@@ -260,7 +247,7 @@ class Relay:
         retry = now + timedelta(seconds=backoff(values["attempts"], self.settings))
         store.change_endpoint(connection, ep, next_attempt_at=retry, failing_since=since)
 
-    def run(self, stop: threading.Event, threads: int = 4) -> None:
+    def run(self, stop: threading.Event, threads: int) -> None:
         """Deliver until `stop` is set: `threads` senders, each its own endpoint at a time,
         so one slow endpoint holds up no other; this thread numbers and measures."""
         senders = [

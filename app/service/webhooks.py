@@ -8,7 +8,6 @@ import ipaddress
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,14 +25,6 @@ T = TypeVar("T")
 MAX_ENDPOINTS = 20  # per business
 MAX_REPLAY = 10_000  # events one replay may ask for
 LOOPBACK_NAMES = ("localhost",)
-
-
-@dataclass(frozen=True)
-class Feed:
-    """A page of the feed: events in order, and the cursor to ask after next."""
-
-    events: list[dict[str, Any]]
-    next: int
 
 
 def new_secret() -> str:
@@ -101,8 +92,11 @@ class Webhooks:
 
         return run(self.session_factory, use_case)
 
-    def feed(self, business: str, after: int, limit: int, types: list[str] | None) -> Feed:
-        """Events after the cursor in feed order; numbers what has committed first."""
+    def feed(
+        self, business: str, after: int, limit: int, types: list[str] | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the feed: the events after the cursor in feed order, and the cursor to
+        ask after next; numbers what has committed first."""
         problems = type_problems(types, "types")
         if problems:
             raise field_errors(*problems)
@@ -113,7 +107,7 @@ class Webhooks:
             return store.feed(uow.connection, business, after, limit, topics)
 
         found = self._write(act)
-        return Feed([present(e) for e in found], found[-1].position if found else after)
+        return [present(e) for e in found], found[-1].position if found else after
 
     def subscribe(
         self,
