@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g
+from flask import Response, current_app
 from flask.views import MethodView
 from marshmallow import fields, post_load, validate
 
@@ -16,7 +16,6 @@ from app.adapters import billing
 from app.api import schemas as s
 from app.api import views
 from app.api.presenters import Presenter
-from app.domain import model
 from app.service.refunds import Answering, RefundPayouts
 
 PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/refunds"
@@ -74,26 +73,24 @@ def _payouts() -> RefundPayouts:
     return RefundPayouts(current_app.extensions["accounting"].session_factory)
 
 
+REFUND_WRITTEN = views.written(
+    lambda order, refund: {
+        "orderReference": order.order_reference,
+        "refund": Presenter(order).refund(refund),
+    }
+)
+errors_documented = views.problems_documented(blp, WRITE_ERRORS)
+
+
 def _answering() -> Answering:
-    def present(order: model.Order, refund: model.Refund) -> dict[str, Any]:
-        return {
-            "internalRequestId": g.request_id,
-            "orderReference": order.order_reference,
-            "refund": Presenter(order).refund(refund),
-        }
-
-    return Answering(views.idempotency(), views.if_match(), present)
-
-
-def _documented() -> Any:
-    return views.problems_documented(blp, WRITE_ERRORS)
+    return Answering(views.idempotency(), views.if_match(), REFUND_WRITTEN)
 
 
 @blp.route(REFUND + "/confirmation")
 class Confirmation(MethodView):
     @blp.arguments(ConfirmationSchema())
     @blp.response(200, RefundWrittenSchema)
-    @_documented()
+    @errors_documented
     def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
         """Confirm a refund's payout arrived: completed, final; books the money as gone."""
         outcome = _payouts().confirm(businessCode, refundId, command["when"], _answering())
@@ -104,7 +101,7 @@ class Confirmation(MethodView):
 class Failure(MethodView):
     @blp.arguments(FailureSchema())
     @blp.response(200, RefundWrittenSchema)
-    @_documented()
+    @errors_documented
     def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
         """Record that a refund's payout failed: owed again until retried."""
         reason, when = command["reason"], command["when"]
@@ -116,7 +113,7 @@ class Failure(MethodView):
 class Retry(MethodView):
     @blp.arguments(RetrySchema())
     @blp.response(200, RefundWrittenSchema)
-    @_documented()
+    @errors_documented
     def post(self, command: dict[str, Any], businessCode: str, refundId: str) -> Response:
         """Owe a failed refund again, to new bank details if given; the next payout pays it."""
         outcome = _payouts().retry(businessCode, refundId, command["bank_details"], _answering())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ class Export:
     message_id: str | None
     document: bytes | None
     transfers: list[Transfer]
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (refund id, why)
+    skipped: list[tuple[str, str]]  # (refund id, why)
 
     @property
     def total(self) -> int:
@@ -162,7 +162,7 @@ class RefundPayouts:
     def __init__(self, session_factory: sessionmaker[Session]):
         self.session_factory = session_factory
 
-    def export(self, business: str, fmt: str, render: Render, when: date | None = None) -> Export:
+    def export(self, business: str, fmt: str, render: Render) -> Export:
         """Write the due bank refunds into one credit-transfer file and put them in payout,
         in the transaction that records the file: a refund is never in two files."""
 
@@ -177,7 +177,7 @@ class RefundPayouts:
             transfers = [transfer for _, _, transfer in due]
             message_id, document = render(transfers, export_id)
             for order, refund, _ in due:
-                effects = order.start_refund_payout(refund, export_id, when or today())
+                effects = order.start_refund_payout(refund, export_id, today())
                 _store_step(uow, order, refund, effects)
             export = Export(export_id, message_id, document, transfers, skipped)
             uow.orders.add_export(*_export_rows(business, fmt, export, due))
@@ -261,28 +261,21 @@ class RefundPayouts:
         )
 
     def answer(self, business: str, refund_id: str, step: Step, answering: Answering) -> Outcome:
-        """One refund's step in one transaction; an HTTP write's answer is stored under the
-        client's key in it and replayed on a retry."""
+        """One refund's step under its order's lock, with its journal entry and event, in one
+        transaction; an HTTP write's answer is stored under the client's key in it and replayed
+        on a retry."""
 
         def write(uow: UnitOfWork) -> Written:
-            order, refund = self._step(uow, business, refund_id, step, answering.if_match)
+            # A refund's order never changes: looked up before the lock, checked after it.
+            order_reference = uow.orders.refund_owner(business, refund_id)
+            order = uow.orders.lock(business, order_reference) if order_reference else None
+            if order is None:
+                raise NotFound(f"refund {refund_id} not found")
+            check_version(order, answering.if_match)
+            refunds = uow.orders.refunds_of(business, [order.order_reference])
+            refund = next(r for r in refunds[order.order_reference] if r.refund_id == refund_id)
+            effects = step(order, refund)
+            _store_step(uow, order, refund, effects)
             return answering.present(order, refund), order.version, True
 
         return run(self.session_factory, idempotent(business, answering.idempotency, write))
-
-    @staticmethod
-    def _step(
-        uow: UnitOfWork, business: str, refund_id: str, step: Step, if_match: int | None
-    ) -> tuple[model.Order, model.Refund]:
-        """One refund's step under its order's lock, with its journal entry and event."""
-        # A refund's order never changes: looked up before the lock, checked after it.
-        order_reference = uow.orders.refund_owner(business, refund_id)
-        order = uow.orders.lock(business, order_reference) if order_reference else None
-        if order is None:
-            raise NotFound(f"refund {refund_id} not found")
-        check_version(order, if_match)
-        refunds = uow.orders.refunds_of(business, [order.order_reference])
-        refund = next(r for r in refunds[order.order_reference] if r.refund_id == refund_id)
-        effects = step(order, refund)
-        _store_step(uow, order, refund, effects)
-        return order, refund
