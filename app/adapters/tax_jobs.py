@@ -7,7 +7,7 @@ happened to each invoice (an item's outcome, the command's report row).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -181,7 +181,7 @@ class TaxJobRepository:
         ).all()
         return {status: int(count) for status, count in rows}
 
-    def items_with(self, job: Job, statuses: Iterable[str], limit: int) -> Sequence[RowMapping]:
+    def items_with(self, job: Job, statuses: tuple[str, ...], limit: int) -> Sequence[RowMapping]:
         """invoice_reference, order_reference, status and problem_code of the first items
         with these statuses."""
         query = (
@@ -192,7 +192,7 @@ class TaxJobRepository:
                 items_table.c.problem_code,
             )
             .where(self._in(job))
-            .where(items_table.c.status.in_(tuple(statuses)))
+            .where(items_table.c.status.in_(statuses))
             .order_by(items_table.c.invoice_reference)
             .limit(limit)
         )

@@ -33,8 +33,7 @@ blp = views.business_blueprint("tax_corrections", PREFIX, "Batch tax corrections
 
 
 def _sessions() -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = current_app.extensions["accounting"].session_factory
-    return factory
+    return current_app.extensions["accounting"].session_factory
 
 
 # --- bodies ------------------------------------------------------------------------------

@@ -40,10 +40,7 @@ from app.adapters.tax_jobs import PENDING, InvoiceOutcome, Job, TaxJobRepository
 from app.domain.errors import DomainError, FieldError, NotFound, field_errors
 from app.domain.tax_change import TaxChange, restate
 from app.service.orders import Idempotency, Written, correct_locked, idempotent
-from app.service.unit_of_work import (
-    UnitOfWork,
-    run,
-)
+from app.service.unit_of_work import UnitOfWork, run
 
 log = logging.getLogger("app.tax_correction")
 
@@ -149,15 +146,12 @@ def _correct(
         return replace(seen, status=BLOCKED, problem_code=error.code)
     if not result.changed:
         return seen
-    corrected = replace(
+    return replace(
         seen,
-        status=CORRECTED,
+        status=WOULD_CORRECT if dry_run else CORRECTED,
         after=Totals.of(result.after),
         refund=effects.refund.amount if effects.refund is not None else 0,
     )
-    if dry_run:
-        return replace(corrected, status=WOULD_CORRECT)
-    return corrected
 
 
 def _failed(invoice_reference: str, order_reference: str, error: Exception) -> InvoiceOutcome:
@@ -175,7 +169,7 @@ def correct_one(
     order_reference: str,
     invoice_reference: str,
     change: TaxChange,
-    dry_run: bool = False,
+    dry_run: bool,
 ) -> InvoiceOutcome:
     """One invoice in its own transaction; a dry run computes everything and writes nothing."""
 
@@ -265,9 +259,7 @@ class Corrections:
             self.pool.terminate()
             self.pool.join()
 
-    def correct(
-        self, business: str, change: TaxChange, dry_run: bool = False
-    ) -> Iterator[InvoiceOutcome]:
+    def correct(self, business: str, change: TaxChange, dry_run: bool) -> Iterator[InvoiceOutcome]:
         change.check()
         in_flight: deque[AsyncResult[list[InvoiceOutcome]]] = deque()
         for page in _pages(self.session_factory, business, change):
@@ -406,7 +398,7 @@ def work_on(
     session_factory: sessionmaker[Session],
     job: Job,
     worker: str,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: Callable[[], bool],
 ) -> int:
     """Process a running job's pending items until none is left to claim; returns how many.
 
@@ -434,10 +426,10 @@ def worker_name() -> str:
 
 def work(
     session_factory: sessionmaker[Session],
-    once: bool = False,
-    poll_seconds: float = 1.0,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_job: Callable[[Job, int], None] | None = None,
+    once: bool,
+    poll_seconds: float,
+    should_stop: Callable[[], bool],
+    on_job: Callable[[Job, int], None],
 ) -> int:
     """Process queued and running jobs; with `once`, return when no job has work left."""
     worker, total = worker_name(), 0
@@ -448,8 +440,7 @@ def work(
             processed = work_on(session_factory, started, worker, should_stop)
             total += processed
             if processed:
-                if on_job is not None:
-                    on_job(started, processed)
+                on_job(started, processed)
                 continue
         elif started is None and once:
             return total
