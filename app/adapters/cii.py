@@ -119,8 +119,8 @@ def _settlement(cii: CrossIndustryInvoice, document: Document) -> None:
         settlement.invoice_referenced_document.issue_date_time = document.preceding.issue_date
 
 
-def cross_industry_invoice(document: Document) -> CrossIndustryInvoice:
-    """The document as drafthorse's CII model."""
+def cii_xml(document: Document) -> bytes:
+    """The document's CII XML (UTF-8), validated against the Factur-X EN 16931 schema."""
     cii = CrossIndustryInvoice()
     cii.context.guideline_parameter.id = GUIDELINE
     cii.header.id = document.number
@@ -136,10 +136,5 @@ def cross_industry_invoice(document: Document) -> CrossIndustryInvoice:
     for line in document.lines:
         cii.trade.items.add(_line(line, document.currency))
     _settlement(cii, document)
-    return cii
-
-
-def cii_xml(document: Document) -> bytes:
-    """The document's CII XML (UTF-8), validated against the Factur-X EN 16931 schema."""
-    xml: bytes = cross_industry_invoice(document).serialize(schema=SCHEMA)
+    xml: bytes = cii.serialize(schema=SCHEMA)
     return xml

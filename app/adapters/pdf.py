@@ -82,9 +82,8 @@ class PdfRenderer:
     """Renders documents with the templates of one directory: `document.html`, styled by
     `document.css` (parsed once, here) and what either refers to, such as a logo."""
 
-    def __init__(self, templates: Path = DEFAULT_TEMPLATES, language: str = "en"):
+    def __init__(self, templates: Path = DEFAULT_TEMPLATES):
         self.templates = templates
-        self.language = language
         stylesheet = templates / STYLESHEET
         self.stylesheets = [CSS(filename=str(stylesheet))] if stylesheet.is_file() else []
         self.environment = Environment(
@@ -100,7 +99,7 @@ class PdfRenderer:
         return self.environment.get_template(TEMPLATE).render(
             doc=document,
             title=TITLES.get(document.type_code, "Invoice"),
-            language=self.language,
+            language="en",
             issued=_issued(document).isoformat(),
             money=lambda minor: f"{to_major(minor, currency):,}",
             rate=bp_to_rate,
