@@ -566,8 +566,6 @@ class Order:
     ) -> None:
         """Refund whatever was paid beyond what the order is now worth, exactly once."""
         overpaid = -self.balance
-        if overpaid <= 0:
-            return
         refundable = self.paid_total - self.refunded_total
         amount = min(overpaid, refundable)
         if amount <= 0:
@@ -648,8 +646,7 @@ class Order:
         positions = self._known_positions(
             item_refs, OPEN, "position-not-open", "only open positions can be cancelled"
         )
-        cancelled = {p.item_ref: p.gross for p in positions}
-        left = self.gross_total - sum(cancelled.values())
+        left = self.gross_total - sum(p.gross for p in positions)
         if left < 0:
             raise field_errors(self._negative_total("items", "the order", left))
         for p in positions:

@@ -36,7 +36,7 @@ def decimals_of(value: Decimal) -> int:
 
 def to_minor(amount: Decimal, currency: str) -> int:
     """Exact major-unit amount to minor units; the caller has checked the decimals."""
-    return int((amount * (10 ** exponent(currency))).to_integral_value(ROUND_HALF_UP))
+    return round_half_up(amount * (10 ** exponent(currency)))
 
 
 def to_major(minor: int, currency: str) -> Decimal:

@@ -41,7 +41,7 @@ def line_gross(unit_gross: int, quantity_milli: int) -> int:
 
 def vat_of_gross(gross: int, rate_bp: int) -> int:
     """VAT contained in a gross amount at a rate: gross x rate / (100 + rate), rounded."""
-    return round_half_up(Decimal(gross * rate_bp) / (100 * RATE_SCALE + rate_bp))
+    return round_half_up(unit_vat_exact(gross, rate_bp))
 
 
 def split_by_rate(country: str, lines: Iterable[tuple[str, int, int]]) -> list[TaxAmount]:
