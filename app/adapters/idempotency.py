@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, text, tuple_
+from sqlalchemy import Engine, bindparam, delete, select, text, tuple_
 
 from app.adapters.batch import Immediate
 from app.adapters.schema import idempotency_keys
@@ -44,14 +44,13 @@ _FIND = (
 class IdempotencyStore:
     """Keys are scoped per business and kept at least 24 h (`purge`, docs/operations.md)."""
 
-    def __init__(self, connection: Connection, statements: Immediate | None = None):
-        self.connection = connection
-        # A unit of work's way to the database (app/adapters/batch.py); else SQLAlchemy's.
-        self.statements = statements or Immediate(connection)
+    def __init__(self, statements: Immediate):
+        # A unit of work's way to the database (app/adapters/batch.py).
+        self.statements = statements
 
     def try_guard(self, business: str, key: str) -> bool:
         """Hold the key for this transaction; False while another request holds it."""
-        if self.connection.dialect.name != "postgresql":
+        if self.statements.connection.dialect.name != "postgresql":
             return True  # SQLite transactions are serialized: no request is ever in flight
         [rows] = self.statements.rows((_TRY_LOCK, {"id": _lock_id(business, key)}))
         return bool(rows[0][0])

@@ -242,7 +242,7 @@ class Changes:
 
     def documents(self, order: model.Order, created: Iterable[object]) -> None:
         """The documents and journal entries a business event created."""
-        keys = {"business_code": order.business_code, "order_reference": order.order_reference}
+        keys = order_keys(order)
         for item in created:
             if isinstance(item, ledger.JournalEntry):
                 self.insert(ENTRY, item, {})
@@ -272,7 +272,7 @@ def order_keys(order: model.Order) -> dict[str, Any]:
 def aggregate(order: model.Order) -> Iterator[tuple[Mapping, object, dict[str, Any]]]:
     """Every object of the order aggregate with its mapping and the keys its owner supplies."""
     yield ORDER, order, {}
-    keys = {"business_code": order.business_code, "order_reference": order.order_reference}
+    keys = order_keys(order)
     for p in order.positions:
         yield POSITION, p, keys
     for invoice in order.invoices:

@@ -268,7 +268,7 @@ class OrderRepository:
 
     def get_many(self, business: str, references: list[str]) -> list[model.Order]:
         """Orders with every invoice's whole history (for checking them all)."""
-        return self._load(business, references, True, many=True, lock=False)
+        return self._load(business, references, True, lock=False)
 
     def _one(
         self,
@@ -278,7 +278,7 @@ class OrderRepository:
         lock: bool,
         correcting: Correcting | None = None,
     ) -> model.Order | None:
-        orders = self._load(business, order_reference, history, False, lock, correcting)
+        orders = self._load(business, order_reference, history, lock, correcting)
         return orders[0] if orders else None
 
     def _load(
@@ -286,10 +286,10 @@ class OrderRepository:
         business: str,
         refs: str | list[str],
         history: History,
-        many: bool,
         lock: bool,
         correcting: Correcting | None = None,
     ) -> list[model.Order]:
+        many = isinstance(refs, list)
         params: dict[str, Any] = {"business": business, "refs": refs}
         queries: list[Query] = [
             (_orders_query(many, lock), params),
@@ -304,8 +304,7 @@ class OrderRepository:
                 "prefix": model.credit_note_prefix(correcting.invoice_reference),
             }
             queries.append((_correction_reference_query(), check))
-        # A list of references expands into the SQL, so it goes through SQLAlchemy.
-        results = (self.statements.immediate() if many else self.statements).rows(*queries)
+        results = self._statements_for(many).rows(*queries)
         if correcting is not None:
             for reference, taken in results[3]:
                 self._references_checked[business, reference] = bool(taken)
@@ -339,7 +338,7 @@ class OrderRepository:
         """The versions and credit notes of one invoice, or of a list of them."""
         many = isinstance(references, list)
         params = {"business": business, "invoices": references}
-        versions, notes = (self.statements.immediate() if many else self.statements).rows(
+        versions, notes = self._statements_for(many).rows(
             (_history_query(VERSION, "version", many), params),
             (_history_query(CREDIT_NOTE, "nullifies_version", many), params),
         )
@@ -361,6 +360,10 @@ class OrderRepository:
     def _remember(self, mapping: mapper.Mapping, obj: Any) -> Any:
         self._known[id(obj)] = (obj, mapping.state(obj))
         return obj
+
+    def _statements_for(self, many: bool) -> Immediate:
+        """A list of references expands into the SQL, so it goes through SQLAlchemy."""
+        return self.statements.immediate() if many else self.statements
 
     def _rows(self, query: Any, **params: Any) -> Sequence[Sequence[Any]]:
         return self.statements.rows((query, params))[0]
@@ -389,10 +392,7 @@ class OrderRepository:
 
     def refund_owner(self, business: str, refund_id: str) -> str | None:
         """The order a refund belongs to."""
-        owner: str | None = self._value(
-            schema.refunds, "order_reference", "refund_id", business, refund_id
-        )
-        return owner
+        return self._value(schema.refunds, "order_reference", "refund_id", business, refund_id)
 
     # --- storing -------------------------------------------------------------------------
 
@@ -457,10 +457,9 @@ class OrderRepository:
 
     def invoice_owner(self, business: str, invoice_reference: str) -> str | None:
         """The order an invoice reference belongs to, if it is taken in this business."""
-        owner: str | None = self._value(
+        return self._value(
             schema.invoices, "order_reference", "invoice_reference", business, invoice_reference
         )
-        return owner
 
     def return_reference_taken(self, business: str, reference: str) -> bool:
         """Whether a return of this business already has the reference."""
@@ -492,8 +491,7 @@ class OrderRepository:
         (see _journal_queries for their order)."""
         many = isinstance(references, list)
         params = {"business": business, "refs": references}
-        # A list of references expands into the SQL, so it goes through SQLAlchemy.
-        entry_rows, line_rows = (self.statements.immediate() if many else self.statements).rows(
+        entry_rows, line_rows = self._statements_for(many).rows(
             *((query, params) for query in _journal_queries(many))
         )
         refs = references if isinstance(references, list) else [references]

@@ -22,13 +22,12 @@ _QUOTE = postgresql.dialect().identifier_preparer.quote
 class Privileges:
     """What the service may do on one table."""
 
-    select: bool = True
     insert: bool = True
     update: tuple[str, ...] = ()  # the columns it may change
     delete: bool = False
 
     def sql(self) -> str:
-        granted = ["SELECT"] if self.select else []
+        granted = ["SELECT"]
         if self.insert:
             granted.append("INSERT")
         if self.update:
@@ -98,9 +97,10 @@ class RoleRefused(Exception):
     that is missing, the owner, or above every grant."""
 
 
-def service_grants(connection: Connection, role: str) -> list[str]:
-    """The statements that give `role` the service's privileges, and nothing more: each
-    table's privileges are revoked first, so running them again converges on this list."""
+def grant_service_role(connection: Connection, role: str) -> list[str]:
+    """Give `role` the service's privileges, and nothing more, in the connection's
+    transaction; returns the statements run. Each table's privileges are revoked first, so
+    running them again converges on this list."""
     missing = set(schema.metadata.tables) - set(SERVICE)
     if missing:
         raise AssertionError(f"no service privileges decided for {', '.join(sorted(missing))}")
@@ -148,13 +148,6 @@ def service_grants(connection: Connection, role: str) -> list[str]:
         f"REVOKE ALL ON SEQUENCE {sequences} FROM {grantee}",
         f"GRANT USAGE ON SEQUENCE {sequences} TO {grantee}",
     ]
-    return statements
-
-
-def grant_service_role(connection: Connection, role: str) -> list[str]:
-    """Give `role` the service's privileges in the connection's transaction; returns the
-    statements run."""
-    statements = service_grants(connection, role)
     for statement in statements:
         connection.exec_driver_sql(statement)
     return statements

@@ -101,10 +101,10 @@ class UnitOfWork:
             self.statements = batch.statements(connection, write=not self.snapshot)
             self.transaction = connection.begin()
         except BaseException:
-            self._end(connection)
+            self._end()
             raise
         self.orders = OrderRepository(connection, self.statements)
-        self.idempotency = IdempotencyStore(connection, self.statements)
+        self.idempotency = IdempotencyStore(self.statements)
         return self
 
     def __exit__(
@@ -120,7 +120,7 @@ class UnitOfWork:
                 # statements it prepared: it forgets them all at every ROLLBACK.
                 self.transaction.commit()
         finally:
-            self._end(self._connection)
+            self._end()
 
     @property
     def connection(self) -> Connection:
@@ -128,14 +128,14 @@ class UnitOfWork:
         and the repositories' writes are sent before it is handed out."""
         return self.statements.immediate().connection
 
-    def _end(self, connection: Connection) -> None:
+    def _end(self) -> None:
         try:
-            if connection.in_transaction():
-                connection.rollback()
+            if self._connection.in_transaction():
+                self._connection.rollback()
         finally:
             self.statements.release()
             if not self._shared:
-                connection.close()  # back to the pool
+                self._connection.close()  # back to the pool
 
     def commit(self) -> None:
         self.committing = True
