@@ -154,8 +154,7 @@ def problem(
     }
     response = make_response(jsonio.dumps(body), status)
     response.mimetype = PROBLEM
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
+    response.headers.update(headers)
     return response
 
 

@@ -24,8 +24,6 @@ from app.service import commands
 from app.service import tax_correction as tc
 
 PREFIX = views.PREFIX + "/tax-corrections"
-WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
-READ_ERRORS = (401, 403, 404, 422, 429, 503)
 LOCATION = {"Location": {"description": "The job's own URL.", "schema": {"type": "string"}}}
 
 
@@ -160,7 +158,7 @@ def _present(report: dict[str, Any]) -> dict[str, Any]:
 class TaxCorrections(MethodView):
     @blp.arguments(TaxCorrectionSchema())
     @blp.response(202, QueuedJobSchema, headers=LOCATION)
-    @views.problems_documented(blp, WRITE_ERRORS)
+    @views.problems_documented(blp, views.STAFF_WRITE_ERRORS)
     def post(self, body: dict[str, Any], businessCode: str) -> Response:
         """Queue a VAT-rate change for every invoice of a period; a worker carries it out.
 
@@ -199,7 +197,7 @@ class TaxCorrections(MethodView):
 @blp.route("/<string(maxlength=36):jobId>")
 class TaxCorrection(MethodView):
     @blp.response(200, JobSchema)
-    @views.problems_documented(blp, READ_ERRORS)
+    @views.problems_documented(blp, views.STAFF_READ_ERRORS)
     def get(self, businessCode: str, jobId: str) -> Response:
         """A job's status, counts per outcome, progress and the invoices it could not correct."""
         return views.json_response(_present(tc.job_report(_sessions(), businessCode, jobId)))

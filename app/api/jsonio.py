@@ -60,12 +60,12 @@ class DecimalParser(FlaskParser):
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def text_problems(body: Any, text: str | None = None) -> dict[Any, Any]:
+def text_problems(body: Any, text: str) -> dict[Any, Any]:
     """Where the body holds text no database stores, or nests too deeply: marshmallow-style
-    messages by field path (the offending text itself is never echoed). Given the JSON
-    `text` the body was read from, a body with no suspect escape and too few brackets to
-    nest deeply is passed without walking it."""
-    if text is not None and _plainly_fine(text):
+    messages by field path (the offending text itself is never echoed). A body whose JSON
+    `text` has no suspect escape and too few brackets to nest deeply is passed without
+    walking it."""
+    if _plainly_fine(text):
         return {}
     messages: dict[Any, Any] = {}
 

@@ -34,6 +34,9 @@ PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>"
 ORDERS = "/customers/<string(maxlength=30):customerNumber>/orders"
 ORDER = ORDERS + "/<string(maxlength=16):orderReference>"
 ERRORS = (400, 401, 404, 409, 412, 413, 415, 422, 429, 503)
+# The staff-only endpoints' problems (tax correction jobs, webhook deliveries and replays).
+STAFF_READ_ERRORS = (400, 401, 403, 404, 422, 429, 503)
+STAFF_WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 _PARAMETER = re.compile(r"^<(?:[^:>]*:)?(\w+)>$")  # a rule's segment naming a path parameter
 
 

@@ -24,8 +24,6 @@ from app.service.webhooks import Webhooks
 WEBHOOK = "/webhooks/<string(maxlength=36):webhookId>"
 READ_ERRORS = (400, 401, 404, 422, 429, 503)
 WRITE_ERRORS = (400, 401, 404, 409, 413, 415, 422, 429, 503)
-STAFF_READ_ERRORS = (400, 401, 403, 404, 422, 429, 503)
-STAFF_WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 MAX_FEED_PAGE = 1000
 
 
@@ -236,7 +234,7 @@ class WebhookResource(MethodView):
 class Deliveries(MethodView):
     @blp.arguments(DeliveriesQuerySchema(), location="query")
     @blp.response(200, DeliveriesSchema)
-    @views.problems_documented(blp, STAFF_READ_ERRORS)
+    @views.problems_documented(blp, views.STAFF_READ_ERRORS)
     def get(self, query: dict[str, Any], businessCode: str, webhookId: str) -> Response:
         """A webhook's latest deliveries: attempts, status, last error (staff keys)."""
         require_staff(g.principal)
@@ -250,7 +248,7 @@ class Deliveries(MethodView):
 class Replay(MethodView):
     @blp.arguments(ReplaySchema())
     @blp.response(200, ReplayedSchema)
-    @views.problems_documented(blp, STAFF_WRITE_ERRORS)
+    @views.problems_documented(blp, views.STAFF_WRITE_ERRORS)
     def post(self, body: dict[str, Any], businessCode: str, webhookId: str) -> Response:
         """Send one event, or every event of a period (days, UTC), again (staff keys); a
         webhook disabled after failures is enabled again."""

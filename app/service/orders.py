@@ -155,13 +155,7 @@ class OrderService:
 
         return self.run(idempotent(ctx.business, None if dry_run else ctx.idempotency, write))
 
-    def _write(
-        self,
-        ctx: Context,
-        change: Change,
-        present: Present,
-        dry_run: bool = False,
-    ) -> Outcome:
+    def _write(self, ctx: Context, change: Change, present: Present) -> Outcome:
         """Lock the order first, in its own statement, then check and apply the change."""
 
         def act(uow: UnitOfWork) -> tuple[model.Order, Any, bool]:
@@ -170,7 +164,7 @@ class OrderService:
             result, changed = change(order, uow)
             return order, result, changed
 
-        return self._execute(ctx, act, present, dry_run)
+        return self._execute(ctx, act, present)
 
     # --- reads ---------------------------------------------------------------------------
 
