@@ -126,10 +126,13 @@ class Mapping:
     def state(self, obj: object) -> tuple[Any, ...]:
         """The values of the mutable columns, a JSON column's as its JSON text, so a later
         change in place shows."""
-        values = self.stored_mutable(obj)
+        return self.state_of(self.stored_mutable(obj))
+
+    def state_of(self, stored: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The state of the mutable columns' values as stored (see `state`)."""
         if not self._json:
-            return values
-        texts = list(values)
+            return stored
+        texts = list(stored)
         for i in self._json:
             texts[i] = jsoncodec.dumps(texts[i])
         return tuple(texts)
@@ -229,14 +232,15 @@ class Changes:
         self, mapping: Mapping, obj: object, keys: dict[str, Any], before: tuple[Any, ...]
     ) -> tuple[Any, ...]:
         """Note the changed columns of a loaded object; returns its state now."""
-        now = mapping.state(obj)
+        stored = mapping.stored_mutable(obj)
+        now = mapping.state_of(stored)
         if now != before:
             changed = tuple(
                 n for n, a, b in zip(mapping.mutable, before, now, strict=True) if a != b
             )
             params = {param: _key(column, obj, keys) for param, column in mapping.key_params}
-            stored = zip(mapping.mutable, mapping.stored_mutable(obj), strict=True)
-            params.update((n, value) for n, value in stored if n in changed)
+            values = zip(mapping.mutable, stored, strict=True)
+            params.update((n, value) for n, value in values if n in changed)
             self.updates.setdefault((mapping.table, changed), []).append(params)
         return now
 
