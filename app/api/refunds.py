@@ -18,7 +18,7 @@ from app.api import views
 from app.api.presenters import Presenter
 from app.service.refunds import Answering, RefundPayouts
 
-PREFIX = "/accounting/v1/businesses/<string(maxlength=16):businessCode>/refunds"
+PREFIX = views.PREFIX + "/refunds"
 REFUND = "/<string(maxlength=36):refundId>"
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 
